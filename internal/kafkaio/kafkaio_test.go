@@ -1,0 +1,226 @@
+package kafkaio
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tapline/tapline/internal/stacktest"
+	"github.com/tapline/tapline/internal/stream"
+)
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newProducer(t *testing.T, cfg ProducerConfig) *Producer {
+	t.Helper()
+	p, err := NewProducer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	return p
+}
+
+func newConsumer(t *testing.T, cfg ConsumerConfig) *Consumer {
+	t.Helper()
+	c, err := NewConsumer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// fetchN fetches until n records arrived.
+func fetchN(t *testing.T, ctx context.Context, c *Consumer, n int) []stream.Record {
+	t.Helper()
+	var got []stream.Record
+	for len(got) < n {
+		batch, err := c.Fetch(ctx)
+		if err != nil {
+			t.Fatalf("after %d of %d records: %v", len(got), n, err)
+		}
+		got = append(got, batch...)
+	}
+	if len(got) != n {
+		t.Fatalf("got %d records, want %d", len(got), n)
+	}
+	return got
+}
+
+// TestPerKeyOrder publishes interleaved sequences for several keys to a
+// topic with several partitions and checks that each key lands in one
+// partition with its sequence in order.
+func TestPerKeyOrder(t *testing.T) {
+	ctx := testContext(t)
+	brokers := stacktest.Kafka(t)
+	topic := stacktest.Topic(t, brokers, 4)
+	const keys, perKey = 8, 40
+
+	p := newProducer(t, ProducerConfig{Brokers: brokers, Topic: topic})
+	for seq := 0; seq < perKey; seq += 10 {
+		var batch []stream.Record
+		for s := seq; s < seq+10; s++ {
+			for k := 0; k < keys; k++ {
+				batch = append(batch, stream.Record{Key: []byte(fmt.Sprintf("session-%d", k)), Value: []byte(strconv.Itoa(s))})
+			}
+		}
+		if err := p.Publish(ctx, batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := p.Stats(); st.Published != keys*perKey || st.Failed != 0 {
+		t.Fatalf("producer stats %+v, want %d published", st, keys*perKey)
+	}
+
+	c := newConsumer(t, ConsumerConfig{Brokers: brokers, Topic: topic, Group: topic + "-g"})
+	defer c.Close()
+	recs := fetchN(t, ctx, c, keys*perKey)
+
+	next := map[string]int{}
+	partition := map[string]int{}
+	partitionsUsed := map[int]bool{}
+	for _, r := range recs {
+		k := string(r.Key)
+		seq, _ := strconv.Atoi(string(r.Value))
+		if seq != next[k] {
+			t.Fatalf("key %s: got seq %d, want %d (order broken)", k, seq, next[k])
+		}
+		next[k]++
+		if p, ok := partition[k]; ok && p != r.Partition {
+			t.Fatalf("key %s in partitions %d and %d", k, p, r.Partition)
+		}
+		partition[k] = r.Partition
+		partitionsUsed[r.Partition] = true
+	}
+	if len(partitionsUsed) < 2 {
+		t.Fatalf("all keys hashed to one partition %v; the balancer is not spreading keys", partitionsUsed)
+	}
+}
+
+// TestUncommittedRedelivered checks at-least-once: what a member fetched
+// but did not commit is delivered again to the next member of the group.
+func TestUncommittedRedelivered(t *testing.T) {
+	ctx := testContext(t)
+	brokers := stacktest.Kafka(t)
+	topic := stacktest.Topic(t, brokers, 1)
+	group := topic + "-g"
+
+	p := newProducer(t, ProducerConfig{Brokers: brokers, Topic: topic})
+	var recs []stream.Record
+	for i := 0; i < 10; i++ {
+		recs = append(recs, stream.Record{Key: []byte("k"), Value: []byte(strconv.Itoa(i))})
+	}
+	if err := p.Publish(ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
+
+	first := newConsumer(t, ConsumerConfig{Brokers: brokers, Topic: topic, Group: group})
+	got := fetchN(t, ctx, first, 10)
+	if err := first.Commit(ctx, got[:4]); err != nil { // handler finished only 0..3
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newConsumer(t, ConsumerConfig{Brokers: brokers, Topic: topic, Group: group})
+	again := fetchN(t, ctx, second, 6)
+	for i, r := range again {
+		if want := strconv.Itoa(i + 4); string(r.Value) != want {
+			t.Fatalf("redelivered record %d = %q, want %q", i, r.Value, want)
+		}
+	}
+	if err := second.Commit(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Everything is committed now: a third member sees only new records.
+	if err := p.Publish(ctx, stream.Record{Key: []byte("k"), Value: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	third := newConsumer(t, ConsumerConfig{Brokers: brokers, Topic: topic, Group: group})
+	defer third.Close()
+	last := fetchN(t, ctx, third, 1)
+	if string(last[0].Value) != "new" {
+		t.Fatalf("after full commit got %q, want only the new record", last[0].Value)
+	}
+}
+
+// TestEnqueuePublishesEverything: records handed to the queue are all
+// published by Close.
+func TestEnqueuePublishesEverything(t *testing.T) {
+	ctx := testContext(t)
+	brokers := stacktest.Kafka(t)
+	topic := stacktest.Topic(t, brokers, 2)
+	const n = 2000
+
+	p, err := NewProducer(ProducerConfig{Brokers: brokers, Topic: topic, QueueSize: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if !p.Enqueue(stream.Record{Key: []byte(strconv.Itoa(i % 7)), Value: []byte(strconv.Itoa(i))}) {
+			t.Fatalf("queue of %d refused record %d", n, i)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Published != n || st.Failed != 0 || st.Dropped != 0 || st.Queued != 0 {
+		t.Fatalf("stats %+v, want %d published", st, n)
+	}
+	c := newConsumer(t, ConsumerConfig{Brokers: brokers, Topic: topic, Group: topic + "-g"})
+	defer c.Close()
+	fetchN(t, ctx, c, n)
+}
+
+// TestDeadBrokerAccounting: with no broker, Enqueue never blocks, and every
+// record ends up counted as failed or dropped.
+func TestDeadBrokerAccounting(t *testing.T) {
+	p, err := NewProducer(ProducerConfig{
+		Brokers: []string{"127.0.0.1:1"}, Topic: "nowhere",
+		QueueSize: 10, MaxAttempts: 1, WriteTimeout: 100 * time.Millisecond,
+		Logger: discardLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	for i := 0; i < n; i++ {
+		p.Enqueue(stream.Record{Value: []byte("x")})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_ = p.Close(ctx) // may time out; what is left is counted as failed
+	st := p.Stats()
+	if st.Published != 0 || st.Dropped == 0 || st.Failed+st.Dropped != n {
+		t.Fatalf("stats %+v: want failed+dropped = %d and some drops", st, n)
+	}
+}
+
+func TestProducerConfigErrors(t *testing.T) {
+	cases := []ProducerConfig{
+		{Topic: "t"},
+		{Brokers: []string{"b:1"}},
+		{Brokers: []string{"b:1"}, Topic: "t", Compression: "brotli"},
+	}
+	for _, cfg := range cases {
+		if _, err := NewProducer(cfg); err == nil {
+			t.Errorf("NewProducer(%+v) succeeded, want an error", cfg)
+		}
+	}
+	for _, cfg := range []ConsumerConfig{{Topic: "t", Group: "g"}, {Brokers: []string{"b"}, Group: "g"}, {Brokers: []string{"b"}, Topic: "t"}} {
+		if _, err := NewConsumer(cfg); err == nil {
+			t.Errorf("NewConsumer(%+v) succeeded, want an error", cfg)
+		}
+	}
+}

@@ -1,0 +1,109 @@
+// Package stream names where records go and come from: the Record that
+// every transport carries, and the endpoint URLs of DESIGN.md
+// (kafka://brokers/topic, file://dir).
+//
+// It holds no transport code. internal/kafkaio implements Kafka; the
+// embedded file log (file://) is not implemented yet and ParseURL says so.
+package stream
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tapline/tapline/schema"
+)
+
+// Record is one message on a stream: a key that decides the partition, a
+// value, and headers naming its schema. Partition and Offset are set on
+// records read from a source and are what a commit acknowledges.
+type Record struct {
+	Key       []byte
+	Value     []byte
+	Headers   []schema.RecordHeader
+	Time      time.Time
+	Partition int
+	Offset    int64
+}
+
+// Scheme is the kind of endpoint.
+type Scheme string
+
+const (
+	SchemeKafka Scheme = "kafka"
+	SchemeFile  Scheme = "file"
+)
+
+// Endpoint is a parsed stream URL.
+type Endpoint struct {
+	Scheme  Scheme
+	Brokers []string // kafka: host:port of each bootstrap broker
+	Topic   string   // kafka: the topic
+	Path    string   // file: the directory of the log
+}
+
+func (e Endpoint) String() string {
+	switch e.Scheme {
+	case SchemeKafka:
+		return "kafka://" + strings.Join(e.Brokers, ",") + "/" + e.Topic
+	case SchemeFile:
+		return "file://" + e.Path
+	}
+	return string(e.Scheme) + "://?"
+}
+
+// ParseURL parses kafka://host:9092[,host2:9092]/topic or file://dir.
+// file:// parses but OpenFile-style support does not exist yet; callers
+// reject it with ErrFileNotImplemented until the embedded log lands.
+func ParseURL(raw string) (Endpoint, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return Endpoint{}, fmt.Errorf("endpoint %q: want kafka://host:9092/topic or file://dir", raw)
+	}
+	switch Scheme(scheme) {
+	case SchemeKafka:
+		hosts, topic, _ := strings.Cut(rest, "/")
+		if hosts == "" {
+			return Endpoint{}, fmt.Errorf("endpoint %q: no broker address (want kafka://host:9092/topic)", raw)
+		}
+		topic, err := url.PathUnescape(topic)
+		if err != nil || !validTopic(topic) {
+			return Endpoint{}, fmt.Errorf("endpoint %q: topic %q is not a valid Kafka topic name (1-249 of [a-zA-Z0-9._-])", raw, topic)
+		}
+		var brokers []string
+		for _, h := range strings.Split(hosts, ",") {
+			if h == "" {
+				return Endpoint{}, fmt.Errorf("endpoint %q: empty broker address", raw)
+			}
+			if !strings.Contains(h, ":") {
+				h += ":9092"
+			}
+			brokers = append(brokers, h)
+		}
+		return Endpoint{Scheme: SchemeKafka, Brokers: brokers, Topic: topic}, nil
+	case SchemeFile:
+		if rest == "" {
+			return Endpoint{}, fmt.Errorf("endpoint %q: no directory (want file://path/to/dir)", raw)
+		}
+		return Endpoint{Scheme: SchemeFile, Path: rest}, nil
+	}
+	return Endpoint{}, fmt.Errorf("endpoint %q: unknown scheme %q (want kafka:// or file://)", raw, scheme)
+}
+
+// ErrFileNotImplemented is returned for file:// endpoints until the
+// embedded log exists (issue 6).
+var ErrFileNotImplemented = fmt.Errorf("file:// endpoints are not implemented yet; use kafka://host:9092/topic")
+
+func validTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, c := range t {
+		ok := c == '.' || c == '_' || c == '-' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

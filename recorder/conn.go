@@ -1,0 +1,226 @@
+package recorder
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/reassembly"
+
+	"github.com/tapline/tapline/schema"
+)
+
+// streamFactory makes one conn per TCP connection for the assembler.
+type streamFactory struct {
+	r *Recorder
+}
+
+func (f *streamFactory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
+	c := &conn{
+		r:   f.r,
+		key: netFlow.String() + " " + tcpFlow.String(),
+	}
+	// The first packet's direction is reassembly's ClientToServer; which
+	// side really is the client is decided by what it sends (a request
+	// line), so connections seen mid-stream work too.
+	src, dst := netFlow.Endpoints()
+	sport, dport := tcpFlow.Endpoints()
+	c.ends[0] = endpoint(src, sport)
+	c.ends[1] = endpoint(dst, dport)
+	for i := range c.halves {
+		c.halves[i] = &half{conn: c, index: i}
+	}
+	return c
+}
+
+func endpoint(ip, port gopacket.Endpoint) *schema.Endpoint {
+	p, _ := strconv.Atoi(port.String())
+	return &schema.Endpoint{Ip: net.IP(ip.Raw()).String(), Port: uint32(p)}
+}
+
+// conn is one TCP connection: two halves, each parsed as HTTP, and the
+// requests that wait for their responses, in order.
+type conn struct {
+	r        *Recorder
+	key      string
+	ends     [2]*schema.Endpoint // [0] sent the first packet seen
+	halves   [2]*half
+	pending  []*message // requests without a response yet, oldest first
+	clientIx int        // index of the half that sends requests; -1 until known
+	known    bool
+	opaque   bool // upgraded (101, CONNECT): no longer HTTP
+	skipped  bool // counted a drop for this connection's mid-stream start already
+	counted  bool // counted in Stats.Connections already
+}
+
+// half is one direction of a conn.
+type half struct {
+	conn  *conn
+	index int
+	p     *parser // nil until the role of this direction is known
+}
+
+func dirIndex(dir reassembly.TCPFlowDirection) int {
+	if dir == reassembly.TCPDirClientToServer {
+		return 0
+	}
+	return 1
+}
+
+// Accept takes every packet; connections without a SYN start where we join
+// them (the HTTP parser resynchronises at the next start line).
+func (c *conn) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, ac reassembly.AssemblerContext) bool {
+	*start = true
+	return true
+}
+
+// ReassembledSG receives in-order bytes of one direction.
+func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
+	dir, _, _, skip := sg.Info()
+	n, _ := sg.Lengths()
+	h := c.halves[dirIndex(dir)]
+	if n == 0 || c.opaque {
+		return
+	}
+	if !c.counted {
+		// Counted at the first payload byte: packets after a FIN
+		// handshake, which reassembly sees as a new stream, do not count.
+		c.counted = true
+		c.r.stats.connections.Add(1)
+	}
+	ts := ac.GetCaptureInfo().Timestamp
+	data := sg.Fetch(n)
+	if skip > 0 && h.p != nil { // -1 means "start of stream", not a gap
+		// Bytes are missing (lost or never captured): what was being
+		// parsed cannot be trusted.
+		h.p.gap()
+		c.r.drop(dropGap)
+	}
+	if h.p == nil && !c.assignRoles(h, data) {
+		c.dropOnce(dropMidStream)
+		return
+	}
+	h.p.feed(data, ts)
+}
+
+// assignRoles decides, from the first bytes of half h, which side is the
+// client, and sets up both parsers.
+func (c *conn) assignRoles(h *half, data []byte) bool {
+	var clientIx int
+	switch {
+	case looksLikeRequest(data):
+		clientIx = h.index
+	case looksLikeResponse(data):
+		clientIx = 1 - h.index
+	default:
+		return false
+	}
+	c.clientIx, c.known = clientIx, true
+	client, server := c.halves[clientIx], c.halves[1-clientIx]
+	client.p = &parser{
+		bodyCap:   c.r.cfg.BodyCap,
+		onMessage: c.request,
+		onSkip:    func(string) { c.r.drop(dropParseError) },
+	}
+	server.p = &parser{
+		response:        true,
+		bodyCap:         c.r.cfg.BodyCap,
+		responseFraming: c.responseFraming,
+		onMessage:       c.response,
+		onSkip:          func(string) { c.r.drop(dropParseError) },
+	}
+	return true
+}
+
+func looksLikeRequest(b []byte) bool {
+	sp := strings.IndexByte(string(b[:min(len(b), 17)]), ' ')
+	return sp > 0 && plausibleStart(b, false)
+}
+
+func looksLikeResponse(b []byte) bool { return len(b) >= 5 && plausibleStart(b, true) }
+
+// responseFraming overrides the body framing of a response that cannot
+// have a body, given the request it answers.
+func (c *conn) responseFraming(status int) framing {
+	method := ""
+	if len(c.pending) > 0 {
+		method = c.pending[0].method
+	}
+	switch {
+	case status >= 100 && status < 200, status == 204, status == 304, method == "HEAD":
+		return noBody
+	case method == "CONNECT" && status >= 200 && status < 300:
+		return noBody
+	}
+	return -1
+}
+
+func (c *conn) request(m *message) {
+	c.pending = append(c.pending, m)
+	if len(c.pending) > c.r.cfg.MaxPendingPerConn {
+		c.r.drop(dropPendingOverflow)
+		c.pending = c.pending[1:]
+	}
+}
+
+func (c *conn) response(m *message) {
+	switch {
+	case m.status == 101 || (len(c.pending) > 0 && c.pending[0].method == "CONNECT" && m.status/100 == 2):
+		// The connection leaves HTTP. The request that switched it is
+		// emitted with this response; the rest of the bytes are skipped.
+		c.r.drop(dropUpgrade)
+		c.opaque = true
+		for _, h := range c.halves {
+			h.p.upgrade()
+		}
+	case m.status < 200:
+		return // 100 Continue and other interim responses: the final one follows
+	}
+	if len(c.pending) == 0 {
+		c.r.drop(dropResponseWithoutRequest)
+		return
+	}
+	req := c.pending[0]
+	c.pending = c.pending[1:]
+	c.r.emit(c, req, m, schema.MissingReason_MISSING_REASON_UNSPECIFIED)
+}
+
+// ReassemblyComplete is called once both directions ended (FIN, RST, idle
+// flush or the end of the capture). ac is nil here.
+func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
+	for _, h := range c.halves {
+		if h.p != nil && !h.p.close() {
+			c.r.drop(dropIncomplete)
+		}
+	}
+	reason := schema.MissingReason_MISSING_REASON_CONNECTION_CLOSED
+	if c.r.ending {
+		reason = schema.MissingReason_MISSING_REASON_CAPTURE_ENDED
+	}
+	for _, req := range c.pending {
+		c.r.emit(c, req, nil, reason)
+	}
+	c.pending = nil
+	return true
+}
+
+func (c *conn) dropOnce(reason dropReason) {
+	if !c.skipped {
+		c.skipped = true
+		c.r.drop(reason)
+	}
+}
+
+// client and server return the endpoints once roles are known.
+func (c *conn) client() *schema.Endpoint { return c.ends[c.clientIx] }
+func (c *conn) server() *schema.Endpoint { return c.ends[1-c.clientIx] }
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}

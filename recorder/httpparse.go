@@ -1,0 +1,516 @@
+package recorder
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapline/tapline/schema"
+)
+
+// maxHeaderBytes bounds the start line plus headers of one message. A
+// message whose header block is longer is a parse error (and is counted).
+const maxHeaderBytes = 64 << 10
+
+// message is one parsed HTTP/1.x request or response.
+type message struct {
+	// request line
+	method, target string
+	// status line
+	status int
+	reason string
+
+	proto   string
+	headers []*schema.Header
+
+	body      []byte
+	bodySize  int64
+	truncated bool
+
+	first, last time.Time // capture time of the first and last byte
+}
+
+// framing says how a message body is delimited on the wire.
+type framing int
+
+const (
+	noBody        framing = iota
+	contentLength         // Content-Length bytes follow
+	chunked               // Transfer-Encoding: chunked
+	untilClose            // a response without a length: the body ends with the connection
+)
+
+type parseState int
+
+const (
+	stateStartLine  parseState = iota // waiting for a complete header block
+	stateBody                         // reading bodyLeft bytes of a Content-Length body
+	stateChunkSize                    // reading a chunk-size line
+	stateChunkData                    // reading bodyLeft bytes of chunk data
+	stateChunkCRLF                    // the CRLF after chunk data
+	stateTrailers                     // trailer lines after the last chunk
+	stateUntilClose                   // everything until the connection ends
+	stateResync                       // after an error: skipping to the next start line
+	stateOpaque                       // after an upgrade: the rest is not HTTP
+)
+
+// errParse marks errors about malformed HTTP on the wire.
+var errParse = errors.New("malformed HTTP")
+
+// parser reads one direction of an HTTP/1.x connection incrementally. Feed
+// it bytes as they are reassembled; it calls onMessage for every complete
+// message. It copies what it keeps: callers may reuse the bytes they feed.
+//
+// A parser is used by one goroutine (the assembler's).
+type parser struct {
+	response bool
+	bodyCap  int
+	// responseFraming is asked, for a response, how its body is framed
+	// given the status code; for requests it is unused.
+	responseFraming func(status int) framing
+	onMessage       func(*message)
+	// onSkip is told about bytes dropped while resynchronising and why.
+	onSkip func(reason string)
+
+	state     parseState
+	lineStart bool // in stateResync: buf[0] begins a line
+	buf       []byte
+	cur       *message
+	bodyLeft  int64
+}
+
+// feed consumes data captured at ts.
+func (p *parser) feed(data []byte, ts time.Time) {
+	if p.state == stateOpaque || len(data) == 0 {
+		return
+	}
+	p.buf = append(p.buf, data...)
+	if p.cur != nil {
+		p.cur.last = ts
+	}
+	for p.step(ts) {
+	}
+	// Keep the buffer from holding a large consumed prefix.
+	if len(p.buf) == 0 && cap(p.buf) > 1<<20 {
+		p.buf = nil
+	}
+}
+
+// step makes one unit of progress; false means it needs more bytes.
+func (p *parser) step(ts time.Time) bool {
+	switch p.state {
+	case stateResync:
+		return p.resync()
+	case stateStartLine:
+		if len(p.buf) == 0 {
+			return false
+		}
+		end := headerEnd(p.buf)
+		if end < 0 {
+			if len(p.buf) > maxHeaderBytes {
+				p.fail(fmt.Errorf("%w: header block longer than %d bytes", errParse, maxHeaderBytes), false)
+				return true
+			}
+			if !plausibleStart(p.buf, p.response) {
+				p.fail(fmt.Errorf("%w: %q does not start a message", errParse, clip(p.buf, 20)), false)
+				return true
+			}
+			return false
+		}
+		m, fr, err := p.parseHead(p.buf[:end])
+		if err != nil {
+			p.fail(err, false)
+			return true
+		}
+		m.first, m.last = ts, ts
+		p.buf = p.buf[end:]
+		p.cur = m
+		return p.startBody(fr)
+	case stateBody:
+		p.takeBody()
+		if p.bodyLeft == 0 {
+			p.finish()
+		}
+		return p.bodyLeft == 0
+	case stateChunkSize:
+		line, ok := p.line()
+		if !ok {
+			return p.lineTooLong()
+		}
+		sizeText, _, _ := strings.Cut(string(line), ";") // drop chunk extensions
+		size, err := strconv.ParseInt(strings.TrimSpace(sizeText), 16, 64)
+		if err != nil || size < 0 {
+			p.fail(fmt.Errorf("%w: bad chunk size %q", errParse, clip(line, 20)), true)
+			return true
+		}
+		if size == 0 {
+			p.state = stateTrailers
+		} else {
+			p.bodyLeft, p.state = size, stateChunkData
+		}
+		return true
+	case stateChunkData:
+		p.takeBody()
+		if p.bodyLeft == 0 {
+			p.state = stateChunkCRLF
+			return true
+		}
+		return false
+	case stateChunkCRLF:
+		line, ok := p.line()
+		if !ok {
+			return p.lineTooLong()
+		}
+		if len(line) != 0 {
+			p.fail(fmt.Errorf("%w: chunk data longer than its size", errParse), true)
+			return true
+		}
+		p.state = stateChunkSize
+		return true
+	case stateTrailers:
+		line, ok := p.line()
+		if !ok {
+			return p.lineTooLong()
+		}
+		if len(line) == 0 {
+			p.finish()
+			return true
+		}
+		if name, value, ok := splitHeader(line); ok {
+			p.cur.headers = append(p.cur.headers, &schema.Header{Name: name, Value: value})
+		}
+		return true
+	case stateUntilClose:
+		p.cur.bodySize += int64(len(p.buf))
+		p.keep(p.buf)
+		p.buf = p.buf[:0]
+		return false
+	}
+	return false
+}
+
+// close tells the parser the direction ended. A response delimited by the
+// close is complete now; anything else in progress is reported as
+// incomplete (false).
+func (p *parser) close() (completeOrIdle bool) {
+	switch p.state {
+	case stateUntilClose:
+		p.finish()
+		return true
+	case stateStartLine:
+		return len(p.buf) == 0
+	case stateOpaque, stateResync:
+		return true
+	}
+	return false
+}
+
+func (p *parser) startBody(fr framing) bool {
+	switch fr {
+	case noBody:
+		p.finish()
+	case contentLength:
+		if p.bodyLeft == 0 {
+			p.finish()
+		} else {
+			p.state = stateBody
+		}
+	case chunked:
+		p.state = stateChunkSize
+	case untilClose:
+		p.state = stateUntilClose
+	}
+	return true
+}
+
+// takeBody moves up to bodyLeft bytes from buf into the current body.
+func (p *parser) takeBody() {
+	n := int64(len(p.buf))
+	if n > p.bodyLeft {
+		n = p.bodyLeft
+	}
+	p.keep(p.buf[:n])
+	p.cur.bodySize += n
+	p.bodyLeft -= n
+	p.buf = p.buf[n:]
+}
+
+// keep stores body bytes up to the body cap.
+func (p *parser) keep(b []byte) {
+	room := p.bodyCap - len(p.cur.body)
+	if room <= 0 {
+		if len(b) > 0 {
+			p.cur.truncated = true
+		}
+		return
+	}
+	if len(b) > room {
+		b, p.cur.truncated = b[:room], true
+	}
+	p.cur.body = append(p.cur.body, b...)
+}
+
+func (p *parser) finish() {
+	m := p.cur
+	p.cur, p.state = nil, stateStartLine
+	if p.onMessage != nil {
+		p.onMessage(m)
+	}
+}
+
+// fail drops the message in progress and resynchronises: the buffered
+// bytes are skipped up to the next line that could start a message. If the
+// offending line was already consumed, buf starts at a line boundary and
+// that line is a candidate too; otherwise the bad start line is skipped.
+func (p *parser) fail(err error, lineConsumed bool) {
+	p.cur = nil
+	if p.onSkip != nil {
+		p.onSkip(err.Error())
+	}
+	p.lineStart = lineConsumed
+	p.state = stateResync
+}
+
+// resync discards bytes until a line that could start a message.
+func (p *parser) resync() bool {
+	i := 0
+	if !p.lineStart {
+		nl := bytes.IndexByte(p.buf, '\n')
+		if nl < 0 {
+			p.discardLongPartialLine()
+			return false
+		}
+		i = nl + 1
+	}
+	for {
+		rest := p.buf[i:]
+		if len(rest) < 5 && plausibleStart(rest, p.response) {
+			// Maybe a start line, not enough bytes to tell: wait.
+			p.buf, p.lineStart = p.buf[i:], true
+			return false
+		}
+		if plausibleStart(rest, p.response) && looksComplete(rest) {
+			p.buf, p.state = p.buf[i:], stateStartLine
+			return true
+		}
+		nl := bytes.IndexByte(rest, '\n')
+		if nl < 0 {
+			p.buf, p.lineStart = p.buf[i:], false
+			if plausibleStart(p.buf, p.response) {
+				p.lineStart = true // a start line still arriving
+			}
+			p.discardLongPartialLine()
+			return false
+		}
+		i += nl + 1
+	}
+}
+
+// looksComplete reports whether rest holds a whole first line, or enough
+// of one, to be judged a start line by plausibleStart.
+func looksComplete(rest []byte) bool {
+	return bytes.IndexByte(rest, '\n') >= 0 || len(rest) >= 16
+}
+
+func (p *parser) discardLongPartialLine() {
+	if len(p.buf) > maxHeaderBytes {
+		p.buf, p.lineStart = p.buf[:0], false
+	}
+}
+
+// gap tells the parser that bytes before the next feed were never
+// captured. What was buffered or in progress cannot be trusted; parsing
+// resumes at the next start line.
+func (p *parser) gap() {
+	if p.state == stateOpaque {
+		return
+	}
+	// The caller counts the gap; it is not also a parse error.
+	idle := p.state == stateStartLine && len(p.buf) == 0
+	p.buf, p.cur = p.buf[:0], nil
+	if !idle {
+		// Whether the bytes after the gap start a line is unknown: the
+		// first line is skipped unless nothing was in progress.
+		p.state, p.lineStart = stateResync, false
+	}
+}
+
+// upgrade makes the parser ignore the rest of this direction.
+func (p *parser) upgrade() {
+	p.state, p.buf, p.cur = stateOpaque, nil, nil
+}
+
+// line returns the next CRLF- (or LF-) terminated line without its ending.
+func (p *parser) line() ([]byte, bool) {
+	nl := bytes.IndexByte(p.buf, '\n')
+	if nl < 0 {
+		return nil, false
+	}
+	line := p.buf[:nl]
+	p.buf = p.buf[nl+1:]
+	return bytes.TrimSuffix(line, []byte("\r")), true
+}
+
+func (p *parser) lineTooLong() bool {
+	if len(p.buf) > maxHeaderBytes {
+		p.fail(fmt.Errorf("%w: line longer than %d bytes", errParse, maxHeaderBytes), false)
+		return true
+	}
+	return false
+}
+
+// parseHead parses a start line and header block (ending in an empty line)
+// and decides how the body is framed.
+func (p *parser) parseHead(head []byte) (*message, framing, error) {
+	lines := strings.Split(strings.TrimRight(string(head), "\r\n"), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSuffix(lines[i], "\r")
+	}
+	m := &message{}
+	if p.response {
+		proto, rest, _ := strings.Cut(lines[0], " ")
+		code, reason, _ := strings.Cut(rest, " ")
+		status, err := strconv.Atoi(code)
+		if !isHTTP1(proto) || len(code) != 3 || err != nil || status < 100 {
+			return nil, 0, fmt.Errorf("%w: bad status line %q", errParse, clip([]byte(lines[0]), 40))
+		}
+		m.proto, m.status, m.reason = proto, status, reason
+	} else {
+		parts := strings.Split(lines[0], " ")
+		if len(parts) != 3 || !isMethod(parts[0]) || parts[1] == "" || !isHTTP1(parts[2]) {
+			return nil, 0, fmt.Errorf("%w: bad request line %q", errParse, clip([]byte(lines[0]), 40))
+		}
+		m.method, m.target, m.proto = parts[0], parts[1], parts[2]
+	}
+	var length int64 = -1
+	var isChunked bool
+	for _, l := range lines[1:] {
+		name, value, ok := splitHeader([]byte(l))
+		if !ok {
+			return nil, 0, fmt.Errorf("%w: bad header line %q", errParse, clip([]byte(l), 40))
+		}
+		m.headers = append(m.headers, &schema.Header{Name: name, Value: value})
+		switch {
+		case strings.EqualFold(name, "Content-Length"):
+			n, err := strconv.ParseInt(value, 10, 64)
+			if err != nil || n < 0 || (length >= 0 && n != length) {
+				return nil, 0, fmt.Errorf("%w: bad Content-Length %q", errParse, value)
+			}
+			length = n
+		case strings.EqualFold(name, "Transfer-Encoding"):
+			// chunked must be the last coding (RFC 9112 §6.3).
+			codings := strings.Split(value, ",")
+			isChunked = strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked")
+		}
+	}
+	fr := noBody
+	switch {
+	case isChunked: // Transfer-Encoding overrides Content-Length
+		fr = chunked
+	case length >= 0:
+		fr, p.bodyLeft = contentLength, length
+	case p.response:
+		fr = untilClose
+	}
+	if p.response && p.responseFraming != nil {
+		// HEAD, 1xx, 204, 304 and a successful CONNECT have no body
+		// whatever the headers say.
+		if override := p.responseFraming(m.status); override == noBody {
+			fr = noBody
+		}
+	}
+	return m, fr, nil
+}
+
+// headerEnd returns the length of the header block including its
+// terminating empty line, or -1 if it is not complete yet.
+func headerEnd(b []byte) int {
+	for i := 0; ; {
+		nl := bytes.IndexByte(b[i:], '\n')
+		if nl < 0 {
+			return -1
+		}
+		next := i + nl + 1
+		rest := b[next:]
+		if bytes.HasPrefix(rest, []byte("\r\n")) {
+			return next + 2
+		}
+		if bytes.HasPrefix(rest, []byte("\n")) {
+			return next + 1
+		}
+		i = next
+	}
+}
+
+func splitHeader(line []byte) (name, value string, ok bool) {
+	n, v, found := bytes.Cut(line, []byte(":"))
+	if !found || len(n) == 0 || !isToken(string(n)) {
+		return "", "", false
+	}
+	return string(n), string(bytes.Trim(v, " \t")), true
+}
+
+// plausibleStart reports whether b may begin a request or status line,
+// looking only at the bytes present.
+func plausibleStart(b []byte, response bool) bool {
+	if response {
+		const prefix = "HTTP/1."
+		n := min(len(b), len(prefix))
+		return string(b[:n]) == prefix[:n]
+	}
+	for i, c := range b {
+		if c == ' ' {
+			return i > 0
+		}
+		if !isMethodChar(c) || i >= maxMethodLen {
+			return false
+		}
+	}
+	return true
+}
+
+// maxMethodLen bounds a method name; longer ones are not HTTP we record.
+const maxMethodLen = 16
+
+// isMethodChar: methods are case-sensitive tokens, in practice upper-case
+// letters ("GET", "M-SEARCH", "BASELINE_CONTROL"). Being stricter than
+// RFC 9110 lets the parser find request lines in garbage reliably.
+func isMethodChar(c byte) bool { return (c >= 'A' && c <= 'Z') || c == '-' || c == '_' }
+
+func isMethod(s string) bool {
+	if s == "" || len(s) > maxMethodLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isMethodChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isHTTP1(proto string) bool { return proto == "HTTP/1.1" || proto == "HTTP/1.0" }
+
+// isToken reports whether s is an RFC 9110 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func clip(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}

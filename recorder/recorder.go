@@ -1,0 +1,291 @@
+// Package recorder is tapline's capture stage: packets in, one Exchange
+// (schema v1) per HTTP request/response pair out.
+//
+// Input: pcap or pcapng files (live capture comes with issue 3) holding
+// Ethernet, Linux cooked (SLL), loopback/null or raw IP frames with IPv4 or
+// IPv6 and TCP. TCP is reassembled with gopacket's reassembly package, both
+// directions are parsed as HTTP/1.x, and responses are paired with requests
+// in order per connection.
+//
+// Output: encoded Exchange records handed to a Sink (kafkaio.Producer in
+// production). Nothing is dropped silently: every packet, connection and
+// message the recorder could not turn into an exchange is counted by reason
+// in Stats.
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/gopacket/reassembly"
+
+	"github.com/tapline/tapline/internal/stream"
+	"github.com/tapline/tapline/schema"
+)
+
+// Sink receives encoded exchanges. Enqueue must not block: it returns
+// false when the sink is full, and the recorder counts the exchange as
+// dropped (a live capture must never stall). EnqueueWait blocks until there
+// is room or ctx is done; the recorder uses it for files, where waiting
+// costs nothing. kafkaio.Producer implements Sink.
+type Sink interface {
+	Enqueue(rec stream.Record) bool
+	EnqueueWait(ctx context.Context, rec stream.Record) error
+}
+
+// Config configures a Recorder. Zero values are the documented defaults.
+type Config struct {
+	// PcapFiles are read in order, as one capture ("-" is stdin). Required
+	// until live capture exists.
+	PcapFiles []string
+	// Sink receives the exchanges. Required.
+	Sink Sink
+	// Name identifies this recorder in every exchange. Default: the host
+	// name.
+	Name string
+	// BodyCap is how many bytes of each body are kept; longer bodies are
+	// cut and flagged truncated, with their full size recorded. Default
+	// 1 MiB.
+	BodyCap int
+	// IdleTimeout closes a connection that saw no packet for this long
+	// (capture time). Its unanswered requests are emitted with the
+	// response missing. Default 2m.
+	IdleTimeout time.Duration
+	// MaxPendingPerConn bounds the requests waiting for a response on one
+	// connection; the oldest beyond it is dropped and counted. Default 100.
+	MaxPendingPerConn int
+	// MaxBufferedPages bounds the out-of-order data held by TCP reassembly
+	// in total and per connection (pages of ~1900 bytes). Defaults 50000
+	// (about 95 MB) and 4000.
+	MaxBufferedPages, MaxBufferedPagesPerConn int
+	// FlushTimeout bounds how long Run waits for the sink to take the
+	// exchanges still open when the capture ends. Default 10s.
+	FlushTimeout time.Duration
+	// ProgressInterval is how often progress is logged while reading
+	// files. Default 5s.
+	ProgressInterval time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Recorder turns captured packets into exchanges. Create it with New.
+type Recorder struct {
+	cfg   Config
+	log   *slog.Logger
+	stats counters
+
+	assembler *reassembly.Assembler
+	ctx       context.Context // Run's context, for EnqueueWait
+	ending    bool            // the capture is over: pending requests are CAPTURE_ENDED
+}
+
+// New validates cfg and returns a Recorder.
+func New(cfg Config) (*Recorder, error) {
+	if len(cfg.PcapFiles) == 0 {
+		return nil, errors.New("recorder: no input; give one or more pcap files")
+	}
+	if cfg.Sink == nil {
+		return nil, errors.New("recorder: no sink")
+	}
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+	}
+	if cfg.BodyCap <= 0 {
+		cfg.BodyCap = 1 << 20
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 2 * time.Minute
+	}
+	if cfg.MaxPendingPerConn <= 0 {
+		cfg.MaxPendingPerConn = 100
+	}
+	if cfg.MaxBufferedPages <= 0 {
+		cfg.MaxBufferedPages = 50000
+	}
+	if cfg.MaxBufferedPagesPerConn <= 0 {
+		cfg.MaxBufferedPagesPerConn = 4000
+	}
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = 10 * time.Second
+	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Recorder{cfg: cfg, log: cfg.Logger}
+	pool := reassembly.NewStreamPool(&streamFactory{r: r})
+	r.assembler = reassembly.NewAssembler(pool)
+	r.assembler.MaxBufferedPagesTotal = cfg.MaxBufferedPages
+	r.assembler.MaxBufferedPagesPerConnection = cfg.MaxBufferedPagesPerConn
+	return r, nil
+}
+
+// Run reads the inputs to their end, emits every exchange, and returns. On
+// cancel it stops reading, flushes the connections it has (their pending
+// requests are emitted as CAPTURE_ENDED) and returns nil. Run may be called
+// once.
+func (r *Recorder) Run(ctx context.Context) error {
+	r.ctx = ctx
+	defer r.logSummary()
+	src, err := openFiles(r.cfg.PcapFiles)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	err = r.readPackets(ctx, src)
+	// Emit what the open connections still hold, even after a cancel, but
+	// do not wait for a stuck sink forever.
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.FlushTimeout)
+	defer cancel()
+	r.ctx, r.ending = flushCtx, true
+	r.assembler.FlushAll()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (r *Recorder) logSummary() {
+	s := r.Stats()
+	r.log.Info("recorder summary", "packets", s.Packets, "bytes", s.Bytes, "connections", s.Connections,
+		"exchanges", s.Exchanges, "responses_missing", s.ResponsesMissing, "drops", s.Drops)
+}
+
+// emit builds, encodes and hands one exchange to the sink.
+func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReason) {
+	id, err := schema.NewID()
+	if err != nil {
+		r.drop(dropEncode)
+		r.log.Error("emitting exchange", "conn", c.key, "err", err)
+		return
+	}
+	client, server := c.client(), c.server()
+	ex := &schema.Exchange{
+		Id:         id,
+		SessionKey: fmt.Sprintf("%s:%d->%s:%d", client.Ip, client.Port, server.Ip, server.Port),
+		Client:     client,
+		Server:     server,
+		Times: &schema.CaptureTimes{
+			RequestFirstByteUnixNano: unixNano(req.first),
+			RequestLastByteUnixNano:  unixNano(req.last),
+		},
+		Request: &schema.Request{
+			Method: req.method, Target: req.target, Proto: req.proto, Host: requestHost(req),
+			Headers: req.headers, Body: req.body, BodyTruncated: req.truncated, BodySize: req.bodySize,
+		},
+		Recorder: r.cfg.Name,
+	}
+	if resp != nil {
+		ex.Times.ResponseFirstByteUnixNano = unixNano(resp.first)
+		ex.Times.ResponseLastByteUnixNano = unixNano(resp.last)
+		ex.Original = &schema.Exchange_Response{Response: &schema.Response{
+			Status: int32(resp.status), Proto: resp.proto, Reason: resp.reason,
+			Headers: resp.headers, Body: resp.body, BodyTruncated: resp.truncated, BodySize: resp.bodySize,
+		}}
+	} else {
+		ex.Original = &schema.Exchange_ResponseMissing{ResponseMissing: &schema.ResponseMissing{Reason: missing}}
+	}
+	value, headers, err := schema.EncodeExchange(ex)
+	if err != nil {
+		r.drop(dropEncode)
+		r.log.Error("encoding exchange", "conn", c.key, "err", err)
+		return
+	}
+	rec := stream.Record{Key: []byte(ex.SessionKey), Value: value, Headers: headers, Time: req.first}
+	// Files are read with backpressure: wait for the sink rather than drop.
+	if err := r.cfg.Sink.EnqueueWait(r.ctx, rec); err != nil {
+		r.drop(dropSinkClosed)
+		return
+	}
+	r.stats.exchanges.Add(1)
+	if resp == nil {
+		r.stats.responsesMissing.Add(1)
+	}
+}
+
+// requestHost is the Host header, or the host of an absolute-form target.
+func requestHost(m *message) string {
+	for _, h := range m.headers {
+		if strings.EqualFold(h.Name, "Host") {
+			return h.Value
+		}
+	}
+	if u, err := url.Parse(m.target); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return ""
+}
+
+// dropReason names why something captured did not become an exchange.
+type dropReason int
+
+const (
+	dropDecode                 dropReason = iota // a packet that is not Ethernet/IP/TCP we can decode
+	dropMidStream                                // a connection joined mid-message; bytes skipped up to the next start line
+	dropGap                                      // bytes missing in a TCP stream; the message in progress is lost
+	dropParseError                               // malformed HTTP; skipped to the next start line
+	dropIncomplete                               // a message cut off by the end of its connection
+	dropResponseWithoutRequest                   // a response whose request was not captured
+	dropPendingOverflow                          // more than MaxPendingPerConn requests waiting on a connection
+	dropUpgrade                                  // a connection that left HTTP (101 Switching Protocols, CONNECT); the rest is skipped
+	dropEncode                                   // an exchange that could not be encoded
+	dropSinkClosed                               // the run ended (or the flush timed out) while waiting for the sink
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{
+	"decode", "mid_stream", "gap", "parse_error", "incomplete",
+	"response_without_request", "pending_overflow", "upgrade", "encode", "sink_closed",
+}
+
+func (d dropReason) String() string { return dropNames[d] }
+
+type counters struct {
+	packets, bytes, connections, exchanges, responsesMissing atomic.Uint64
+	fileRead, fileTotal                                      atomic.Int64
+	drops                                                    [numDropReasons]atomic.Uint64
+}
+
+func (r *Recorder) drop(d dropReason) { r.stats.drops[d].Add(1) }
+
+// Stats is a snapshot of what the recorder has seen and done.
+type Stats struct {
+	Packets, Bytes   uint64 // packets and bytes read
+	Connections      uint64 // TCP connections that carried payload
+	Exchanges        uint64 // exchanges handed to the sink
+	ResponsesMissing uint64 // of those, emitted without a response
+	// Drops counts, by reason, what did not become an exchange; see the
+	// dropReason constants for what each reason means. Upgrade counts
+	// connections, not exchanges: the upgrading exchange itself is emitted.
+	Drops map[string]uint64
+	// FileBytesRead and FileBytesTotal give the progress through files.
+	FileBytesRead, FileBytesTotal int64
+}
+
+// Stats returns a snapshot of the counters. It is safe to call while Run
+// is running.
+func (r *Recorder) Stats() Stats {
+	s := Stats{
+		Packets:          r.stats.packets.Load(),
+		Bytes:            r.stats.bytes.Load(),
+		Connections:      r.stats.connections.Load(),
+		Exchanges:        r.stats.exchanges.Load(),
+		ResponsesMissing: r.stats.responsesMissing.Load(),
+		Drops:            make(map[string]uint64, numDropReasons),
+		FileBytesRead:    r.stats.fileRead.Load(),
+		FileBytesTotal:   r.stats.fileTotal.Load(),
+	}
+	for i := range r.stats.drops {
+		s.Drops[dropNames[i]] = r.stats.drops[i].Load()
+	}
+	return s
+}

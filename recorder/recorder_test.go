@@ -1,0 +1,234 @@
+package recorder
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tapline/tapline/internal/stream"
+	"github.com/tapline/tapline/schema"
+)
+
+// memSink keeps what the recorder emits. Enqueue refuses once full.
+type memSink struct {
+	mu   sync.Mutex
+	recs []stream.Record
+	max  int // 0: unbounded
+}
+
+func (s *memSink) Enqueue(r stream.Record) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.max > 0 && len(s.recs) >= s.max {
+		return false
+	}
+	s.recs = append(s.recs, r)
+	return true
+}
+
+func (s *memSink) EnqueueWait(ctx context.Context, r stream.Record) error {
+	if !s.Enqueue(r) {
+		return fmt.Errorf("full")
+	}
+	return nil
+}
+
+func (s *memSink) exchanges(t *testing.T) []*schema.Exchange {
+	t.Helper()
+	var out []*schema.Exchange
+	for _, r := range s.recs {
+		e, err := schema.DecodeExchange(r.Value, r.Headers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Key) != e.SessionKey {
+			t.Fatalf("record key %q, session key %q", r.Key, e.SessionKey)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func record(t *testing.T, sink *memSink, files ...string) Stats {
+	t.Helper()
+	r, err := New(Config{PcapFiles: files, Sink: sink, Name: "test", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return r.Stats()
+}
+
+// TestLoopbackCapture records testdata/loopback.pcap, real traffic made by
+// testdata/capture (see capture.sh), and checks every exchange against
+// what the client saw (loopback.want) and what the server sent.
+func TestLoopbackCapture(t *testing.T) {
+	sink := &memSink{}
+	st := record(t, sink, "testdata/loopback.pcap")
+	got := sink.exchanges(t)
+
+	wantLines := readLines(t, "testdata/loopback.want")
+	if len(got) != len(wantLines) {
+		t.Fatalf("%d exchanges, want %d", len(got), len(wantLines))
+	}
+	for i, e := range got {
+		line := fmt.Sprintf("%s %s %d", e.Request.Method, e.Request.Target, e.GetResponse().GetStatus())
+		if line != wantLines[i] {
+			t.Errorf("exchange %d: %q, want %q", i, line, wantLines[i])
+		}
+		if e.Request.Host != "127.0.0.1:18080" || e.Server.Port != 18080 || e.Server.Ip != "127.0.0.1" || e.Client.Port == 0 {
+			t.Errorf("exchange %d: host %q server %v client %v", i, e.Request.Host, e.Server, e.Client)
+		}
+		tm := e.Times
+		if !(tm.RequestFirstByteUnixNano > 0 && tm.RequestFirstByteUnixNano <= tm.RequestLastByteUnixNano &&
+			tm.RequestLastByteUnixNano <= tm.ResponseFirstByteUnixNano && tm.ResponseFirstByteUnixNano <= tm.ResponseLastByteUnixNano) {
+			t.Errorf("exchange %d: capture times out of order: %v", i, tm)
+		}
+	}
+	byPath := map[string]*schema.Exchange{}
+	for _, e := range got {
+		byPath[e.Request.Method+" "+e.Request.Target] = e
+	}
+
+	if h := headerValues(byPath["GET /users/1"].Request.Headers, "X-Trace"); !equal(h, []string{"a", "b"}) {
+		t.Errorf("repeated request header: %q", h)
+	}
+	if b := byPath["POST /users"].Request.Body; string(b) != `{"name":"ada"}` {
+		t.Errorf("POST body %q", b)
+	}
+	if b := byPath["GET /chunked"].GetResponse().Body; string(b) != "part 0\npart 1\npart 2\n" {
+		t.Errorf("chunked body %q (framing not removed?)", b)
+	}
+	head := byPath["HEAD /users/1"].GetResponse()
+	if len(head.Body) != 0 || head.Status != 200 {
+		t.Errorf("HEAD response: status %d body %q", head.Status, head.Body)
+	}
+	big := byPath["GET /big"].GetResponse()
+	if !bytes.Equal(big.Body, bytes.Repeat([]byte("0123456789"), 20000)) || big.BodyTruncated || big.BodySize != 200000 {
+		t.Errorf("big body: %d bytes, size %d, truncated %v; want 200000 exact", len(big.Body), big.BodySize, big.BodyTruncated)
+	}
+	if gz := byPath["GET /gzip"].GetResponse(); !bytes.HasPrefix(gz.Body, []byte{0x1f, 0x8b}) {
+		t.Errorf("gzip body not kept as sent: % x", gz.Body[:min(4, len(gz.Body))])
+	}
+	if byPath["GET /users/1"].SessionKey == byPath["GET /close"].SessionKey {
+		t.Errorf("two connections share a session key")
+	}
+
+	if st.Exchanges != uint64(len(wantLines)) || st.Connections != 2 || st.ResponsesMissing != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	for reason, n := range st.Drops {
+		if n != 0 {
+			t.Errorf("drop %s = %d, want 0", reason, n)
+		}
+	}
+	if st.FileBytesRead != st.FileBytesTotal || st.FileBytesTotal == 0 {
+		t.Errorf("progress %d of %d bytes", st.FileBytesRead, st.FileBytesTotal)
+	}
+}
+
+// TestTruncatedCapture cuts the capture file in the middle of a packet:
+// the recorder keeps what it read, counts the rest, and does not fail.
+func TestTruncatedCapture(t *testing.T) {
+	full, err := os.ReadFile("testdata/loopback.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cut := range []int{24 + 16 + 3, len(full) / 3, len(full) / 2, len(full) - 7} {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cut.pcap")
+			if err := os.WriteFile(path, full[:cut], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sink := &memSink{}
+			st := record(t, sink, path)
+			if st.Drops["decode"] != 1 {
+				t.Errorf("drops %v: want the torn packet counted once as decode", st.Drops)
+			}
+			// Every request seen was emitted, with or without a response.
+			if got := len(sink.exchanges(t)); uint64(got) != st.Exchanges {
+				t.Errorf("%d exchanges in the sink, stats say %d", got, st.Exchanges)
+			}
+		})
+	}
+}
+
+func TestNotACapture(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.pcap")
+	os.WriteFile(garbage, []byte("this is not a pcap file at all"), 0o644)
+	empty := filepath.Join(dir, "empty.pcap")
+	os.WriteFile(empty, nil, 0o644)
+	for _, path := range []string{garbage, empty, filepath.Join(dir, "missing.pcap")} {
+		r, err := New(Config{PcapFiles: []string{path}, Sink: &memSink{}, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Run(context.Background()); err == nil || !strings.Contains(err.Error(), filepath.Base(path)) {
+			t.Errorf("%s: got %v, want an error naming the file", filepath.Base(path), err)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	if _, err := New(Config{Sink: &memSink{}}); err == nil {
+		t.Error("no input accepted")
+	}
+	if _, err := New(Config{PcapFiles: []string{"x"}}); err == nil {
+		t.Error("no sink accepted")
+	}
+}
+
+func BenchmarkRecordLoopback(b *testing.B) {
+	data, err := os.ReadFile("testdata/loopback.pcap")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, _ := New(Config{PcapFiles: []string{"testdata/loopback.pcap"}, Sink: &memSink{}, Logger: quietLogger()})
+		if err := r.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return lines
+}
+
+func headerValues(hs []*schema.Header, name string) []string {
+	var out []string
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, name) {
+			out = append(out, h.Value)
+		}
+	}
+	return out
+}
+
+func equal(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") }
