@@ -53,9 +53,10 @@ func (e Endpoint) String() string {
 	return string(e.Scheme) + "://?"
 }
 
-// ParseURL parses kafka://host:9092[,host2:9092]/topic or file://dir.
-// file:// parses but OpenFile-style support does not exist yet; callers
-// reject it with ErrFileNotImplemented until the embedded log lands.
+// ParseURL parses kafka://host:9092[,host2:9092]/topic or file://dir. A
+// broker without a port gets :9092. file:// parses, but no stage can use it
+// yet: callers reject it with ErrFileNotImplemented until the embedded log
+// lands.
 func ParseURL(raw string) (Endpoint, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
@@ -106,4 +107,18 @@ func validTopic(t string) bool {
 		}
 	}
 	return true
+}
+
+// HeaderDLQReason is the record header that says why a record was sent to
+// the dead-letter topic.
+const HeaderDLQReason = "tapline-dlq-reason"
+
+// DeadLetter returns a copy of rec for the dead-letter topic: the original
+// key, value and headers, plus a header with the reason. Partition and
+// offset are not carried over; the source position goes into the reason.
+func DeadLetter(rec Record, reason string) Record {
+	hs := make([]schema.RecordHeader, 0, len(rec.Headers)+1)
+	hs = append(hs, rec.Headers...)
+	hs = append(hs, schema.RecordHeader{Key: HeaderDLQReason, Value: []byte(reason)})
+	return Record{Key: rec.Key, Value: rec.Value, Headers: hs, Time: rec.Time}
 }

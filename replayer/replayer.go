@@ -1,0 +1,271 @@
+// Package replayer is tapline's replay stage: recorded exchanges in, one
+// ReplayResult per replayed exchange out.
+//
+// Input: Exchange records from a Source (a Kafka consumer group member).
+// Each exchange whose method is allowed is sent to every target; requests
+// of one session go out one at a time in recorded order, sessions run in
+// parallel. Output: a ReplayResult per exchange, published to the results
+// Sink; only when all results of a batch are durable are the source
+// offsets committed (at-least-once). Undecodable records go to the DLQ
+// with a reason.
+//
+// This is the foundation's replayer: pacing, sampling, rewrites, time
+// windows and circuit breaking come with issue 4.
+package replayer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapline/tapline/internal/stream"
+	"github.com/tapline/tapline/schema"
+)
+
+// Source delivers batches of records and takes commits; kafkaio.Consumer
+// implements it. Commit acknowledges the given records and, per
+// partition, everything before them.
+type Source interface {
+	Fetch(ctx context.Context) ([]stream.Record, error)
+	Commit(ctx context.Context, recs []stream.Record) error
+}
+
+// Sink publishes records durably: Publish returns once they are stored.
+// kafkaio.Producer implements it.
+type Sink interface {
+	Publish(ctx context.Context, recs ...stream.Record) error
+}
+
+// Target is a named base URL that replayed requests are sent to.
+type Target struct {
+	Name string
+	URL  *url.URL // scheme, host and an optional path prefix
+}
+
+// DefaultAllowMethods are the methods replayed unless Config.AllowMethods
+// says otherwise: the ones that do not change state on the target.
+var DefaultAllowMethods = []string{"GET", "HEAD", "OPTIONS"}
+
+// Config configures a Replayer. Zero values are the documented defaults.
+type Config struct {
+	Source  Source // required
+	Results Sink   // required
+	// DLQ receives records that cannot be decoded. Default: none; such
+	// records are then logged, counted and skipped.
+	DLQ     Sink
+	Targets []Target // at least one; names must be unique
+	// AllowMethods are the HTTP methods that are replayed; others are
+	// counted as filtered and skipped. Default DefaultAllowMethods.
+	AllowMethods []string
+	// Workers is how many sessions are replayed at once. Default 8.
+	Workers int
+	// Timeout bounds one request to one target, from sending to the last
+	// byte of the response body. Default 10s.
+	Timeout time.Duration
+	// BodyCap is how many bytes of each target response body are kept.
+	// Default 1 MiB.
+	BodyCap int
+	// Name identifies this replayer in results. Default: the host name.
+	Name string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Replayer replays exchanges. Create it with New.
+type Replayer struct {
+	cfg     Config
+	log     *slog.Logger
+	allowed map[string]bool
+	sender  *sender
+
+	fetched, replayed, filtered, undecodable, targetErrors atomic.Uint64
+}
+
+// New validates cfg and returns a Replayer.
+func New(cfg Config) (*Replayer, error) {
+	if cfg.Source == nil || cfg.Results == nil {
+		return nil, errors.New("replayer: source and results sink are required")
+	}
+	if len(cfg.Targets) == 0 {
+		return nil, errors.New("replayer: no target; give at least one name=URL")
+	}
+	seen := map[string]bool{}
+	for _, t := range cfg.Targets {
+		if t.Name == "" || t.URL == nil || (t.URL.Scheme != "http" && t.URL.Scheme != "https") || t.URL.Host == "" {
+			return nil, fmt.Errorf("replayer: target %q: want name=http(s)://host[:port][/prefix]", t.Name)
+		}
+		if seen[t.Name] {
+			return nil, fmt.Errorf("replayer: target name %q used twice", t.Name)
+		}
+		seen[t.Name] = true
+	}
+	if len(cfg.AllowMethods) == 0 {
+		cfg.AllowMethods = DefaultAllowMethods
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.BodyCap <= 0 {
+		cfg.BodyCap = 1 << 20
+	}
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Replayer{cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}}
+	for _, m := range cfg.AllowMethods {
+		r.allowed[strings.ToUpper(m)] = true
+	}
+	r.sender = newSender(cfg.Workers, cfg.Timeout, cfg.BodyCap)
+	return r, nil
+}
+
+// Run replays until ctx is done, then returns nil after finishing the
+// batch in hand. It returns an error when results cannot be published or
+// offsets cannot be committed: the batch is then left uncommitted and will
+// be delivered again after a restart.
+func (r *Replayer) Run(ctx context.Context) error {
+	r.log.Info("replaying", "targets", targetList(r.cfg.Targets), "methods", r.cfg.AllowMethods)
+	defer func() {
+		s := r.Stats()
+		r.log.Info("replayer summary", "fetched", s.Fetched, "replayed", s.Replayed, "filtered", s.Filtered,
+			"undecodable", s.Undecodable, "target_errors", s.TargetErrors)
+	}()
+	for {
+		batch, err := r.cfg.Source.Fetch(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		r.fetched.Add(uint64(len(batch)))
+		// The batch is finished even if ctx is cancelled meanwhile: a
+		// half-replayed batch would only be replayed again.
+		if err := r.handle(context.WithoutCancel(ctx), batch); err != nil {
+			return err
+		}
+	}
+}
+
+// handle replays one batch, publishes its results and commits it.
+func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
+	var dead []stream.Record
+	sessions := map[string][]*schema.Exchange{}
+	var order []string // session keys in first-seen order
+	for _, rec := range batch {
+		ex, err := schema.DecodeExchange(rec.Value, rec.Headers)
+		if err != nil {
+			r.undecodable.Add(1)
+			r.log.Warn("undecodable exchange record", "partition", rec.Partition, "offset", rec.Offset, "err", err)
+			dead = append(dead, stream.DeadLetter(rec, fmt.Sprintf("partition %d offset %d: %v", rec.Partition, rec.Offset, err)))
+			continue
+		}
+		if !r.allowed[ex.GetRequest().GetMethod()] {
+			r.filtered.Add(1)
+			continue
+		}
+		if _, ok := sessions[ex.SessionKey]; !ok {
+			order = append(order, ex.SessionKey)
+		}
+		sessions[ex.SessionKey] = append(sessions[ex.SessionKey], ex)
+	}
+
+	results := make([][]stream.Record, len(order))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, r.cfg.Workers)
+	var firstErr error
+	var errOnce sync.Once
+	for i, key := range order {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for _, ex := range sessions[key] { // one at a time, in recorded order
+				rec, err := r.replay(ctx, ex)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+				results[i] = append(results[i], rec)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	var out []stream.Record
+	for _, rs := range results {
+		out = append(out, rs...)
+	}
+	if err := r.cfg.Results.Publish(ctx, out...); err != nil {
+		return fmt.Errorf("publishing %d replay results: %w", len(out), err)
+	}
+	r.replayed.Add(uint64(len(out)))
+	if len(dead) > 0 && r.cfg.DLQ != nil {
+		if err := r.cfg.DLQ.Publish(ctx, dead...); err != nil {
+			return fmt.Errorf("publishing %d records to the DLQ: %w", len(dead), err)
+		}
+	}
+	if err := r.cfg.Source.Commit(ctx, batch); err != nil {
+		return fmt.Errorf("committing a batch of %d exchanges: %w", len(batch), err)
+	}
+	return nil
+}
+
+// replay sends ex to every target and encodes the result.
+func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (stream.Record, error) {
+	res := &schema.ReplayResult{Exchange: ex, Replayer: r.cfg.Name}
+	for _, t := range r.cfg.Targets {
+		out := r.sender.send(ctx, t, ex)
+		if out.GetError() != "" {
+			r.targetErrors.Add(1)
+			r.log.Debug("target error", "exchange", ex.Id, "target", t.Name, "err", out.GetError())
+		}
+		res.Outcomes = append(res.Outcomes, out)
+	}
+	value, headers, err := schema.EncodeReplayResult(res)
+	if err != nil {
+		return stream.Record{}, fmt.Errorf("encoding result of exchange %s: %w", ex.Id, err)
+	}
+	return stream.Record{Key: []byte(ex.SessionKey), Value: value, Headers: headers, Time: time.Now()}, nil
+}
+
+// Stats is a snapshot of the replayer's counters. Every fetched record is
+// replayed, filtered or undecodable.
+type Stats struct {
+	Fetched      uint64 // exchange records fetched
+	Replayed     uint64 // results published
+	Filtered     uint64 // skipped: method not allowed
+	Undecodable  uint64 // sent to the DLQ (or skipped when there is none)
+	TargetErrors uint64 // outcomes that are an error, not a response
+}
+
+// Stats returns a snapshot of the counters; safe to call during Run.
+func (r *Replayer) Stats() Stats {
+	return Stats{
+		Fetched: r.fetched.Load(), Replayed: r.replayed.Load(), Filtered: r.filtered.Load(),
+		Undecodable: r.undecodable.Load(), TargetErrors: r.targetErrors.Load(),
+	}
+}
+
+func targetList(ts []Target) string {
+	var parts []string
+	for _, t := range ts {
+		parts = append(parts, t.Name+"="+t.URL.String())
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,238 @@
+package replayer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapline/tapline/internal/stream"
+	"github.com/tapline/tapline/schema"
+)
+
+// fakeSource hands out one batch, then blocks until ctx is done.
+type fakeSource struct {
+	batch     []stream.Record
+	served    bool
+	committed []stream.Record
+}
+
+func (s *fakeSource) Fetch(ctx context.Context) ([]stream.Record, error) {
+	if !s.served {
+		s.served = true
+		return s.batch, nil
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (s *fakeSource) Commit(_ context.Context, recs []stream.Record) error {
+	s.committed = append(s.committed, recs...)
+	return nil
+}
+
+type fakeSink struct {
+	mu   sync.Mutex
+	recs []stream.Record
+	err  error
+}
+
+func (s *fakeSink) Publish(_ context.Context, recs ...stream.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	s.recs = append(s.recs, recs...)
+	return nil
+}
+
+func exchangeRecord(t *testing.T, id, session, method, target string, headers ...string) stream.Record {
+	t.Helper()
+	ex := &schema.Exchange{Id: id, SessionKey: session, Request: &schema.Request{Method: method, Target: target, Proto: "HTTP/1.1", Host: "prod.example"}}
+	for i := 0; i+1 < len(headers); i += 2 {
+		ex.Request.Headers = append(ex.Request.Headers, &schema.Header{Name: headers[i], Value: headers[i+1]})
+	}
+	ex.Original = &schema.Exchange_Response{Response: &schema.Response{Status: 200}}
+	v, h, err := schema.EncodeExchange(ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stream.Record{Key: []byte(session), Value: v, Headers: h}
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestReplayBatch(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // "session path" in arrival order
+	var lastReq *http.Request
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("X-Session")+" "+r.URL.RequestURI())
+		if r.URL.Path == "/prefix/inspect" {
+			lastReq = r.Clone(context.Background())
+		}
+		mu.Unlock()
+		w.Header().Set("X-Staging", "1")
+		w.WriteHeader(503)
+		io.WriteString(w, "unavailable")
+	}))
+	defer staging.Close()
+	u, _ := url.Parse(staging.URL + "/prefix/")
+
+	src := &fakeSource{batch: []stream.Record{
+		exchangeRecord(t, "e1", "s1", "GET", "/a?x=1", "X-Session", "s1"),
+		exchangeRecord(t, "e2", "s2", "GET", "/b", "X-Session", "s2"),
+		exchangeRecord(t, "e3", "s1", "GET", "/c", "X-Session", "s1"),
+		exchangeRecord(t, "e4", "s1", "POST", "/write"),
+		{Key: []byte("junk"), Value: []byte("not protobuf")},
+		exchangeRecord(t, "e5", "s3", "GET", "/inspect", "x-lower-case", "v", "Connection", "close, X-Hop", "X-Hop", "h", "Keep-Alive", "5", "Content-Length", "999"),
+	}}
+	results, dlq := &fakeSink{}, &fakeSink{}
+	r, err := New(Config{Source: src, Results: results, DLQ: dlq, Name: "r1", Logger: quiet(),
+		Targets: []Target{{Name: "candidate", URL: u}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	for r.Stats().Replayed+r.Stats().Filtered+r.Stats().Undecodable < 6 {
+		// Run is working on the one batch; wait for it to be accounted.
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned early: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	st := r.Stats()
+	if st != (Stats{Fetched: 6, Replayed: 4, Filtered: 1, Undecodable: 1, TargetErrors: 0}) {
+		t.Fatalf("stats %+v", st)
+	}
+	if len(src.committed) != 6 {
+		t.Fatalf("committed %d records, want the whole batch", len(src.committed))
+	}
+	if len(dlq.recs) != 1 || string(dlq.recs[0].Value) != "not protobuf" {
+		t.Fatalf("dlq %+v", dlq.recs)
+	}
+	// Session s1's requests arrive in recorded order.
+	var s1 []string
+	for _, s := range seen {
+		if strings.HasPrefix(s, "s1 ") {
+			s1 = append(s1, s)
+		}
+	}
+	if strings.Join(s1, ",") != "s1 /prefix/a?x=1,s1 /prefix/c" {
+		t.Fatalf("session s1 order: %q", s1)
+	}
+	// Headers: recorded case kept, hop-by-hop gone, replay tag added.
+	h := lastReq.Header
+	if h.Get("x-lower-case") != "v" || h.Get("User-Agent") != "" || h.Get("X-Hop") != "" || h.Get("Keep-Alive") != "" || h.Get(HeaderReplay) != "e5" || lastReq.Host != "prod.example" || lastReq.ContentLength != 0 {
+		t.Fatalf("outgoing request: host %q headers %v content-length %d", lastReq.Host, h, lastReq.ContentLength)
+	}
+	// Results decode and carry the staging answer.
+	for _, rec := range results.recs {
+		res, err := schema.DecodeReplayResult(rec.Value, rec.Headers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := res.Outcomes[0]
+		if o.Target != "candidate" || o.GetResponse().GetStatus() != 503 || string(o.GetResponse().GetBody()) != "unavailable" || res.Replayer != "r1" || o.LatencyNanos <= 0 {
+			t.Fatalf("outcome %v", o)
+		}
+	}
+}
+
+// TestWireHeaders checks the bytes of the outgoing request: header names
+// as recorded, repeated headers kept, hop-by-hop headers gone, Content-Length
+// right for the body.
+func TestWireHeaders(t *testing.T) {
+	u, _ := url.Parse("http://staging:8080/base")
+	ex := &schema.Exchange{Id: "e9", Request: &schema.Request{
+		Method: "POST", Target: "/p%2Fq?a=1&a=2", Host: "prod", Body: []byte("hello"), BodySize: 5,
+		Headers: []*schema.Header{{Name: "x-mixed-Case", Value: "1"}, {Name: "X-Rep", Value: "a"}, {Name: "X-Rep", Value: "b"},
+			{Name: "Transfer-Encoding", Value: "chunked"}, {Name: "Content-Length", Value: "1"}, {Name: "TE", Value: "trailers"}},
+	}}
+	req, err := buildRequest(context.Background(), Target{Name: "t", URL: u}, ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := req.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	wire := b.String()
+	for _, want := range []string{"POST /base/p%2Fq?a=1&a=2 HTTP/1.1\r\n", "Host: prod\r\n", "x-mixed-Case: 1\r\n", "X-Rep: a\r\nX-Rep: b\r\n", "Content-Length: 5\r\n", "X-Tapline-Replay: e9\r\n", "\r\n\r\nhello"} {
+		if !strings.Contains(wire, want) {
+			t.Errorf("request on the wire lacks %q:\n%s", want, wire)
+		}
+	}
+	for _, unwanted := range []string{"chunked", "TE:", "Content-Length: 1\r"} {
+		if strings.Contains(wire, unwanted) {
+			t.Errorf("request on the wire has %q:\n%s", unwanted, wire)
+		}
+	}
+	if ex.Request.Headers[0].Name != "x-mixed-Case" || len(ex.Request.Headers) != 6 {
+		t.Errorf("recorded request was modified")
+	}
+}
+
+// A failed publish must leave the batch uncommitted and stop Run.
+func TestPublishFailureDoesNotCommit(t *testing.T) {
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer staging.Close()
+	u, _ := url.Parse(staging.URL)
+	src := &fakeSource{batch: []stream.Record{exchangeRecord(t, "e1", "s1", "GET", "/")}}
+	r, _ := New(Config{Source: src, Results: &fakeSink{err: errors.New("broker down")}, Targets: []Target{{Name: "t", URL: u}}, Logger: quiet()})
+	err := r.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "broker down") {
+		t.Fatalf("Run: %v, want the publish error", err)
+	}
+	if len(src.committed) != 0 {
+		t.Fatalf("committed %d records after a failed publish", len(src.committed))
+	}
+}
+
+// A dead target is an outcome with an error, not a failure of the run.
+func TestTargetErrorRecorded(t *testing.T) {
+	u, _ := url.Parse("http://127.0.0.1:1")
+	ex := &schema.Exchange{Id: "e", Request: &schema.Request{Method: "GET", Target: "/"}}
+	o := newSender(1, 0, 10).send(context.Background(), Target{Name: "dead", URL: u}, ex)
+	if o.GetError() == "" || o.GetResponse() != nil {
+		t.Fatalf("outcome %v, want an error", o)
+	}
+	ex.Request.BodyTruncated, ex.Request.BodySize = true, 10
+	if o := newSender(1, 0, 10).send(context.Background(), Target{Name: "t", URL: u}, ex); !strings.Contains(o.GetError(), "truncated") {
+		t.Fatalf("truncated body: %v", o)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	u, _ := url.Parse("http://x")
+	bad, _ := url.Parse("ftp://x")
+	ok := Config{Source: &fakeSource{}, Results: &fakeSink{}}
+	cases := map[string]Config{
+		"no target":      ok,
+		"bad scheme":     {Source: ok.Source, Results: ok.Results, Targets: []Target{{Name: "a", URL: bad}}},
+		"duplicate name": {Source: ok.Source, Results: ok.Results, Targets: []Target{{Name: "a", URL: u}, {Name: "a", URL: u}}},
+		"no source":      {Results: ok.Results, Targets: []Target{{Name: "a", URL: u}}},
+	}
+	for name, cfg := range cases {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
