@@ -1,0 +1,176 @@
+package analyzer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+)
+
+// ElasticConfig configures the Elasticsearch indexer. Zero values are the
+// documented defaults.
+type ElasticConfig struct {
+	URL string // http(s)://host:9200; required
+	// DataStream is the data stream the pair documents go to; the index
+	// template of the same name is installed by EnsureTemplate. Default
+	// "tapline-pairs".
+	DataStream string
+	// Username and Password, or APIKey, authenticate; default none.
+	Username, Password, APIKey string
+	// MinBackoff and MaxBackoff bound the wait between retries of a bulk
+	// request that failed transiently (connection errors, 429, 5xx).
+	// Defaults 100ms and 10s. Retries go on until the context ends.
+	MinBackoff, MaxBackoff time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Elastic indexes pair documents with the bulk API. It implements Indexer
+// and is safe for concurrent use.
+type Elastic struct {
+	cfg ElasticConfig
+	es  *elasticsearch.Client
+}
+
+// NewElastic returns an indexer for cfg. It does not contact the cluster.
+func NewElastic(cfg ElasticConfig) (*Elastic, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("elasticsearch: no URL")
+	}
+	if cfg.DataStream == "" {
+		cfg.DataStream = "tapline-pairs"
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	es, err := elasticsearch.NewClient(elasticsearch.Config{
+		Addresses: []string{cfg.URL},
+		Username:  cfg.Username, Password: cfg.Password, APIKey: cfg.APIKey,
+		DisableRetry: true, // Index retries per item, with backoff, until its context ends
+	})
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch client for %s: %w", cfg.URL, err)
+	}
+	return &Elastic{cfg: cfg, es: es}, nil
+}
+
+// EnsureTemplate installs (or updates) the index template that makes
+// DataStream a data stream with tapline's mapping.
+func (e *Elastic) EnsureTemplate(ctx context.Context) error {
+	body, err := json.Marshal(indexTemplate(e.cfg.DataStream))
+	if err != nil {
+		return err
+	}
+	res, err := e.es.Indices.PutIndexTemplate(e.cfg.DataStream, bytes.NewReader(body), e.es.Indices.PutIndexTemplate.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("installing index template %s at %s: %w", e.cfg.DataStream, e.cfg.URL, err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+		return fmt.Errorf("installing index template %s: %s: %s", e.cfg.DataStream, res.Status(), msg)
+	}
+	return nil
+}
+
+// Index writes docs with `create` and returns one outcome per document. A
+// transient failure (no connection, 429, 5xx) of the request or of single
+// items is retried with backoff until it succeeds or ctx ends.
+func (e *Elastic) Index(ctx context.Context, docs []Doc) ([]ItemOutcome, error) {
+	outcomes := make([]ItemOutcome, len(docs))
+	pending := make([]int, len(docs)) // indexes of docs still to write
+	for i := range pending {
+		pending[i] = i
+	}
+	backoff := e.cfg.MinBackoff
+	for attempt := 1; ; attempt++ {
+		retry, err := e.bulk(ctx, docs, pending, outcomes)
+		if err != nil {
+			e.cfg.Logger.Warn("bulk request failed; retrying", "docs", len(pending), "attempt", attempt, "err", err)
+			retry = pending
+		}
+		if len(retry) == 0 {
+			return outcomes, nil
+		}
+		pending = retry
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%d documents not indexed after %d attempts: %w", len(pending), attempt, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, e.cfg.MaxBackoff)
+	}
+}
+
+// bulk sends one bulk request for docs[pending...], fills in the final
+// outcomes and returns the indexes to retry.
+func (e *Elastic) bulk(ctx context.Context, docs []Doc, pending []int, outcomes []ItemOutcome) ([]int, error) {
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	for _, i := range pending {
+		if err := enc.Encode(map[string]any{"create": map[string]string{"_id": docs[i].ID()}}); err != nil {
+			return nil, err
+		}
+		if err := enc.Encode(&docs[i]); err != nil {
+			return nil, err
+		}
+	}
+	res, err := e.es.Bulk(&body, e.es.Bulk.WithIndex(e.cfg.DataStream), e.es.Bulk.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
+		return nil, fmt.Errorf("bulk: %s", res.Status())
+	}
+	if res.IsError() {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+		// The whole request was refused (e.g. a broken template): every
+		// document fails permanently.
+		for _, i := range pending {
+			outcomes[i] = ItemOutcome{Error: fmt.Sprintf("bulk request refused: %s: %s", res.Status(), msg)}
+		}
+		return nil, nil
+	}
+	var parsed struct {
+		Items []map[string]struct {
+			Status int             `json:"status"`
+			Error  json.RawMessage `json:"error"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&parsed); err != nil {
+		return nil, fmt.Errorf("reading bulk response: %w", err)
+	}
+	if len(parsed.Items) != len(pending) {
+		return nil, fmt.Errorf("bulk response has %d items for %d documents", len(parsed.Items), len(pending))
+	}
+	var retry []int
+	for k, item := range parsed.Items {
+		i := pending[k]
+		r := item["create"]
+		switch {
+		case r.Status == http.StatusCreated || r.Status == http.StatusOK:
+			outcomes[i] = ItemOutcome{Created: true}
+		case r.Status == http.StatusConflict:
+			outcomes[i] = ItemOutcome{Duplicate: true}
+		case r.Status == http.StatusTooManyRequests || r.Status >= 500:
+			retry = append(retry, i)
+		default:
+			outcomes[i] = ItemOutcome{Error: fmt.Sprintf("status %d: %s", r.Status, r.Error)}
+		}
+	}
+	return retry, nil
+}
