@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"net"
 	"strconv"
 	"strings"
@@ -61,7 +62,12 @@ type half struct {
 	conn  *conn
 	index int
 	p     *parser // nil until the role of this direction is known
+	pre   []byte  // first bytes, kept until there are enough to sniff
 }
+
+// sniffLen is how many bytes decide whether a direction starts with a
+// request or a status line (a whole method name and its space).
+const sniffLen = maxMethodLen + 1
 
 func dirIndex(dir reassembly.TCPFlowDirection) int {
 	if dir == reassembly.TCPDirClientToServer {
@@ -99,9 +105,22 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 		h.p.gap()
 		c.r.drop(dropGap)
 	}
-	if h.p == nil && !c.assignRoles(h, data) {
-		c.dropOnce(dropMidStream)
-		return
+	if h.p == nil {
+		// Decide the roles from the first bytes; wait for enough of them
+		// to see a whole method or "HTTP/1.".
+		h.pre = append(h.pre, data...)
+		if len(h.pre) < sniffLen && bytes.IndexByte(h.pre, '\n') < 0 {
+			return
+		}
+		data, h.pre = h.pre, nil
+		if !c.assignRoles(h, data) {
+			// Joined mid-stream: these bytes start no message. They are
+			// skipped (counted once per connection) and the roles are
+			// decided by the next segment that starts one. Finding a
+			// request line inside a segment is issue 3's resync.
+			c.dropOnce(dropMidStream)
+			return
+		}
 	}
 	h.p.feed(data, ts)
 }

@@ -104,8 +104,9 @@ type ProducerStats struct {
 // and other clients agree) and keep their order there. It is safe for
 // concurrent use.
 type Producer struct {
-	cfg   ProducerConfig
-	w     *kafka.Writer
+	cfg       ProducerConfig
+	transport *kafka.Transport
+	w         *kafka.Writer
 	queue chan stream.Record
 
 	published, failed, dropped atomic.Uint64
@@ -125,10 +126,16 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A transport of its own: kafka-go's DefaultTransport is shared by the
+	// whole process and caches topic metadata, so a topic created after
+	// another client looked it up would stay "unknown" for its TTL.
+	transport := &kafka.Transport{ClientID: "tapline"}
 	p := &Producer{
-		cfg: cfg,
+		cfg:       cfg,
+		transport: transport,
 		w: &kafka.Writer{
 			Addr:                   kafka.TCP(cfg.Brokers...),
+			Transport:              transport,
 			Topic:                  cfg.Topic,
 			Balancer:               kafka.Murmur2Balancer{},
 			RequiredAcks:           kafka.RequireAll,
@@ -174,7 +181,11 @@ func (p *Producer) Publish(ctx context.Context, recs ...stream.Record) error {
 	}
 	err := p.w.WriteMessages(ctx, msgs...)
 	p.account(len(recs), err)
-	if err != nil {
+	switch {
+	case errors.Is(err, kafka.UnknownTopicOrPartition):
+		return fmt.Errorf("publishing %d records: topic %s does not exist at %v (create it first; tapline does not auto-create topics): %w",
+			len(recs), p.cfg.Topic, p.cfg.Brokers, err)
+	case err != nil:
 		return fmt.Errorf("publishing %d records to %s: %w", len(recs), p.cfg.Topic, err)
 	}
 	return nil
@@ -262,6 +273,7 @@ func (p *Producer) Close(ctx context.Context) error {
 		if cerr := p.w.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("closing producer for %s: %w", p.cfg.Topic, cerr)
 		}
+		p.transport.CloseIdleConnections()
 	})
 	return err
 }

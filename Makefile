@@ -1,0 +1,59 @@
+# tapline — the two commands a newcomer needs are in README.md:
+#   make test    unit tests (-race) + integration tests against a real local
+#                Kafka and Elasticsearch, started and stopped here
+#   make demo    (issue 6; not built yet)
+
+SHELL := /bin/bash
+GO ?= go
+STACK := deploy/local/stack.sh
+# Unless set by the caller, tests use the stack that `make test` starts.
+KAFKA_BROKERS ?= 127.0.0.1:9092
+ES_URL ?= http://127.0.0.1:9200
+PROTOC_VERSION := 4.33.5
+PROTOC := $(HOME)/.m2/repository/com/google/protobuf/protoc/$(PROTOC_VERSION)/protoc-$(PROTOC_VERSION)-linux-x86_64.exe
+FUZZTIME ?= 10s
+
+.PHONY: build test unit bench lint fuzz proto stack-up stack-down clean
+
+build: ## build bin/tapline
+	$(GO) build -o bin/tapline ./cmd/tapline
+
+# The stack is started first, and stopped whatever the tests do (set
+# KEEP_STACK=1 to leave it running for the next run). Its data is wiped on
+# the way out: this Elasticsearch cannot delete data streams, so test
+# streams would pile up (see deploy/local/README.md).
+test: ## all tests, with the real local stack
+	$(GO) vet ./...
+	$(STACK) up
+	rc=0; KAFKA_BROKERS=$(KAFKA_BROKERS) ES_URL=$(ES_URL) $(GO) test -race -count=1 -timeout 20m ./... || rc=$$?; \
+	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down --wipe || true; fi; exit $$rc
+
+unit: ## only the tests that need no Kafka or Elasticsearch
+	$(GO) test -race -count=1 ./schema/... ./recorder/... ./replayer/... ./analyzer/... ./internal/stream/...
+
+bench: ## benchmarks of the hot paths (figures go to BENCHMARKS.md)
+	$(GO) test -run='^$$' -bench=. -benchmem ./schema/... ./recorder/...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 10s)
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./schema
+	$(GO) test -run='^$$' -fuzz=FuzzParser -fuzztime=$(FUZZTIME) ./recorder
+
+lint: ## gofmt, go vet and staticcheck
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+proto: ## regenerate schema/tapline.pb.go (protoc from Maven Central)
+	test -x $(PROTOC) || { mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:get \
+	  -Dartifact=com.google.protobuf:protoc:$(PROTOC_VERSION):exe:linux-x86_64 -Dtransitive=false && chmod +x $(PROTOC); }
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go
+	PATH=$(CURDIR)/.cache/bin:$$PATH $(PROTOC) -I schema --go_out=schema --go_opt=paths=source_relative schema/tapline.proto
+
+stack-up: ## start (or reuse) the local Kafka and Elasticsearch
+	$(STACK) up
+
+stack-down: ## stop the local Kafka and Elasticsearch
+	$(STACK) down
+
+clean:
+	rm -rf bin .cache

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapline/tapline/internal/stacktest"
+)
+
+// runTapline runs the tapline command line in-process, exactly as main
+// does, and returns its stderr.
+func runTapline(ctx context.Context, args ...string) (string, error) {
+	var stdout, stderr syncBuffer
+	err := newApp(&stdout, &stderr).RunContext(ctx, append([]string{"tapline"}, args...))
+	return stderr.String(), err
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// buildTapline builds the real binary for the end-to-end test.
+func buildTapline(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tapline")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building tapline: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// process is a running tapline command.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan error
+}
+
+func startTapline(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{name: args[0], cmd: exec.Command(bin, args...), log: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	return p
+}
+
+// stop interrupts p like Ctrl-C and wants a clean exit.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("%s exited with %v after SIGINT:\n%s", p.name, err, p.log)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("%s did not exit within 30s of SIGINT:\n%s", p.name, p.log)
+	}
+}
+
+// TestEndToEnd drives the thinnest whole pipeline through the real Kafka
+// and Elasticsearch with the real binary: a pcap of real loopback traffic
+// is recorded into Kafka, replayed against a staging server with a
+// deliberate regression, analyzed into Elasticsearch, and the pair
+// documents are checked there.
+func TestEndToEnd(t *testing.T) {
+	bin := buildTapline(t)
+	brokers := stacktest.Kafka(t)
+	esURL := stacktest.ES(t)
+	exchanges := stacktest.Topic(t, brokers, 2)
+	results := stacktest.Topic(t, brokers, 2)
+	dataStream := stacktest.Index(t, esURL, "tapline-pairs-e2e")
+	kafkaURL := func(topic string) string { return "kafka://" + strings.Join(brokers, ",") + "/" + topic }
+
+	// Record: the fixture holds 10 exchanges (recorder/testdata/loopback.want).
+	rec := startTapline(t, bin, "record", "--pcap", "../../recorder/testdata/loopback.pcap", "--to", kafkaURL(exchanges), "--name", "e2e")
+	select {
+	case err := <-rec.done:
+		if err != nil {
+			t.Fatalf("record: %v\n%s", err, rec.log)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("record did not finish in 1m:\n%s", rec.log)
+	}
+	if !strings.Contains(rec.log.String(), "exchanges=10") {
+		t.Fatalf("record summary does not say 10 exchanges:\n%s", rec.log)
+	}
+
+	// Staging: the same as production, except that /users/2 changed its
+	// answer (the regression to find) and /chunked is gone.
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/users/1":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"id":"1","name":"user"}`)
+		case "/users/2":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"id":"2","name":"USER"}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer staging.Close()
+
+	replay := startTapline(t, bin, "replay", "--from", kafkaURL(exchanges), "--to", kafkaURL(results), "--group", exchanges+"-replay",
+		"--start", "earliest", "--target", "staging="+staging.URL)
+	analyze := startTapline(t, bin, "analyze", "--from", kafkaURL(results), "--group", results+"-analyze", "--start", "earliest",
+		"--es", esURL, "--data-stream", dataStream)
+
+	// 8 of the 10 exchanges are GET or HEAD; POST and DELETE are not
+	// replayed by default.
+	const want = 8
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		n := esCount(t, esURL, dataStream)
+		if n == want {
+			break
+		}
+		if n > want {
+			t.Fatalf("%d pair documents, want %d", n, want)
+		}
+		for _, p := range []*process{replay, analyze} {
+			select {
+			case err := <-p.done:
+				t.Fatalf("%s exited early (%v):\n%s", p.name, err, p.log)
+			default:
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2m: %d pair documents in %s, want %d\nreplay:\n%s\nanalyze:\n%s", n, dataStream, want, replay.log, analyze.log)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	replay.stop(t)
+	analyze.stop(t)
+	if !strings.Contains(replay.log.String(), "fetched=10 replayed=8 filtered=2") {
+		t.Errorf("replay summary does not account for all 10 exchanges:\n%s", replay.log)
+	}
+
+	docs := esSearch(t, esURL, dataStream)
+	ids := map[string]bool{}
+	byURL := map[string]map[string]any{}
+	for _, d := range docs {
+		ids[d["exchange_id"].(string)] = true
+		byURL[d["method"].(string)+" "+d["url"].(string)] = d
+	}
+	if len(ids) != want {
+		t.Fatalf("%d distinct exchanges among %d documents", len(ids), len(docs))
+	}
+	cases := []struct {
+		key                string
+		prodStatus, target float64
+		verdict            string
+	}{
+		{"GET /users/1", 200, 200, "match"},
+		{"GET /users/2?verbose=1", 200, 200, "mismatch"},
+		{"GET /missing", 404, 404, "match"}, // both answer with net/http's 404 page
+		{"GET /chunked", 200, 404, "mismatch"},
+		{"HEAD /users/1", 200, 200, "match"},
+	}
+	for _, tc := range cases {
+		d := byURL[tc.key]
+		if d == nil {
+			t.Errorf("no document for %s", tc.key)
+			continue
+		}
+		status := d["status"].(map[string]any)
+		if status["production"] != tc.prodStatus || status["target"] != tc.target || d["verdict"] != tc.verdict || d["target"] != "staging" {
+			t.Errorf("%s: status %v verdict %v target %v; want %v/%v %s", tc.key, status, d["verdict"], d["target"], tc.prodStatus, tc.target, tc.verdict)
+		}
+	}
+}
+
+func esCount(t *testing.T, esURL, index string) int {
+	t.Helper()
+	resp, err := http.Get(esURL + "/" + index + "/_count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return 0 // the data stream is created by the first document
+	}
+	var body struct{ Count int }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Count
+}
+
+func esSearch(t *testing.T, esURL, index string) []map[string]any {
+	t.Helper()
+	resp, err := http.Post(esURL+"/"+index+"/_search?size=100", "application/json", strings.NewReader(`{"query":{"match_all":{}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Hits struct {
+			Hits []struct {
+				Source map[string]any `json:"_source"`
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, h := range body.Hits.Hits {
+		out = append(out, h.Source)
+	}
+	return out
+}

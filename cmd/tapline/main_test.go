@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+// TestEveryFlagHasEnv: every flag of every command can be set from the
+// environment and explains itself.
+func TestEveryFlagHasEnv(t *testing.T) {
+	app := newApp(nil, nil)
+	check := func(prefix string, flags []cli.Flag) {
+		for _, f := range flags {
+			df, ok := f.(cli.DocGenerationFlag)
+			if !ok {
+				t.Fatalf("flag %v has no docs", f.Names())
+			}
+			if len(df.GetEnvVars()) != 1 || !strings.HasPrefix(df.GetEnvVars()[0], prefix) {
+				t.Errorf("flag --%s: env vars %v, want %s...", f.Names()[0], df.GetEnvVars(), prefix)
+			}
+			if len(df.GetUsage()) < 15 {
+				t.Errorf("flag --%s: usage %q does not explain it", f.Names()[0], df.GetUsage())
+			}
+		}
+	}
+	check("TAPLINE_", app.Flags)
+	for _, c := range app.Commands {
+		check("TAPLINE_"+strings.ToUpper(c.Name)+"_", c.Flags)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"record", "--pcap", "x.pcap"}, "--to is required"},
+		{[]string{"record", "--to", "kafka://h:9092/t"}, "--pcap is required"},
+		{[]string{"record", "--to", "file:///tmp/x", "--pcap", "x"}, "not implemented yet"},
+		{[]string{"record", "--to", "kafka://h:9092/bad topic", "--pcap", "x"}, "not a valid Kafka topic"},
+		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r"}, "--target is required"},
+		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "staging"}, "want name=http://host:port"},
+		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=ftp://x"}, "not an http(s) URL"},
+		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--start", "now"}, "want latest or earliest"},
+		{[]string{"analyze", "--from", "kafka://h/t"}, "--es is required"},
+		{[]string{"--log-level", "loud", "version"}, "--log-level"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, err := runTapline(context.Background(), tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRecordEnvVar: a flag given only through its environment variable.
+func TestRecordEnvVar(t *testing.T) {
+	t.Setenv("TAPLINE_RECORD_TO", "file:///tmp/x")
+	_, err := runTapline(context.Background(), "record", "--pcap", "x")
+	if err == nil || !strings.Contains(err.Error(), "--to file:///tmp/x") {
+		t.Fatalf("got %v, want the env value to be used", err)
+	}
+}
