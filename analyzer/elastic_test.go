@@ -1,0 +1,170 @@
+package analyzer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapline/tapline/internal/stacktest"
+)
+
+func newTestElastic(t *testing.T) (*Elastic, string, string) {
+	t.Helper()
+	esURL := stacktest.ES(t)
+	name := stacktest.Index(t, esURL, "tapline-pairs")
+	e, err := NewElastic(ElasticConfig{URL: esURL, DataStream: name, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, esURL, name
+}
+
+func testDocs(n int) []Doc {
+	var docs []Doc
+	for i := 0; i < n; i++ {
+		for _, r := range Compare(result(resp(200, "a"), outcome("candidate", resp(int32(200+i%2), "a"), ""))) {
+			r.ExchangeID = fmt.Sprintf("ex-%03d", i)
+			docs = append(docs, r)
+		}
+	}
+	return docs
+}
+
+// TestElasticCreateIsIdempotent: documents are created once; indexing the
+// same exchanges again (a redelivery) yields duplicates, not new documents.
+func TestElasticCreateIsIdempotent(t *testing.T) {
+	e, esURL, name := newTestElastic(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := e.EnsureTemplate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	docs := testDocs(20)
+	first, err := e.Index(ctx, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range first {
+		if !o.Created {
+			t.Fatalf("doc %d: %+v, want created", i, o)
+		}
+	}
+	again, err := e.Index(ctx, docs[5:15])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range again {
+		if !o.Duplicate {
+			t.Fatalf("re-indexed doc %d: %+v, want duplicate", i, o)
+		}
+	}
+	esGet(t, esURL+"/"+name+"/_refresh", nil)
+	var count struct{ Count int }
+	esGet(t, esURL+"/"+name+"/_count", &count)
+	if count.Count != 20 {
+		t.Fatalf("%d documents, want 20", count.Count)
+	}
+	// The verdict aggregates as a keyword.
+	var agg struct {
+		Aggregations struct {
+			V struct {
+				Buckets []struct {
+					Key      string
+					DocCount int `json:"doc_count"`
+				}
+			}
+		}
+	}
+	esPost(t, esURL+"/"+name+"/_search", `{"size":0,"aggs":{"v":{"terms":{"field":"verdict"}}}}`, &agg)
+	got := map[string]int{}
+	for _, b := range agg.Aggregations.V.Buckets {
+		got[b.Key] = b.DocCount
+	}
+	if got["match"] != 10 || got["mismatch"] != 10 {
+		t.Fatalf("verdicts %v, want 10 match and 10 mismatch", got)
+	}
+}
+
+// TestElasticMapping checks the fields the dashboards will use have the
+// types the template promises, as the real node reports them.
+func TestElasticMapping(t *testing.T) {
+	e, esURL, name := newTestElastic(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := e.EnsureTemplate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Index(ctx, testDocs(1)); err != nil {
+		t.Fatal(err)
+	}
+	var caps struct {
+		Fields map[string]map[string]struct {
+			Aggregatable bool
+		}
+	}
+	esGet(t, esURL+"/"+name+"/_field_caps?fields=*", &caps)
+	want := map[string]string{
+		"@timestamp": "date", "exchange_id": "keyword", "target": "keyword", "method": "keyword",
+		"path": "keyword", "url": "text", "url.keyword": "keyword", "status.production": "short",
+		"status.target": "short", "latency_ms.target": "float", "verdict": "keyword", "diffs": "keyword",
+	}
+	for field, typ := range want {
+		if _, ok := caps.Fields[field][typ]; !ok {
+			t.Errorf("field %s: caps %v, want type %s", field, caps.Fields[field], typ)
+		}
+	}
+}
+
+// TestElasticUnreachable: with no Elasticsearch, Index keeps retrying and
+// gives up only when its context ends, reporting nothing as indexed.
+func TestElasticUnreachable(t *testing.T) {
+	e, err := NewElastic(ElasticConfig{URL: "http://127.0.0.1:1", MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	out, err := e.Index(ctx, testDocs(2))
+	if err == nil || out != nil || !strings.Contains(err.Error(), "not indexed") {
+		t.Fatalf("got %v, %v; want an error and no outcomes", out, err)
+	}
+}
+
+func esGet(t *testing.T, u string, into any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decodeES(t, resp, into)
+}
+
+func esPost(t *testing.T, u, body string, into any) {
+	t.Helper()
+	resp, err := http.Post(u, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decodeES(t, resp, into)
+}
+
+func decodeES(t *testing.T, resp *http.Response, into any) {
+	t.Helper()
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s %s: %s", resp.Request.URL, resp.Status, b)
+	}
+	if into != nil {
+		if err := json.Unmarshal(b, into); err != nil {
+			t.Fatalf("%s: %v: %s", resp.Request.URL, err, b)
+		}
+	}
+}
