@@ -7,7 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tapline/tapline/analyzer"
-	"github.com/tapline/tapline/internal/kafkaio"
 )
 
 func analyzeCommand() *cli.Command {
@@ -28,16 +27,8 @@ func analyzeCommand() *cli.Command {
 			&cli.StringFlag{Name: "data-stream", Value: "tapline-pairs", Usage: "data stream for pair documents; its index template has the same name"},
 		}),
 		Action: func(c *cli.Context) error {
-			from, err := kafkaEndpoint("from", c.String("from"))
-			if err != nil {
-				return err
-			}
 			if c.String("es") == "" {
 				return usageError("--es is required: the Elasticsearch URL, e.g. http://127.0.0.1:9200")
-			}
-			latest, err := startAtLatest(c.String("start"))
-			if err != nil {
-				return err
 			}
 			es, err := analyzer.NewElastic(analyzer.ElasticConfig{
 				URL: c.String("es"), DataStream: c.String("data-stream"),
@@ -47,21 +38,17 @@ func analyzeCommand() *cli.Command {
 			if err != nil {
 				return usageError("%v", err)
 			}
+			cons, err := consumerFor("from", c.String("from"), c.String("group"), c.String("start"))
+			if err != nil {
+				return err
+			}
+			defer cons.Close()
 			if err := es.EnsureTemplate(c.Context); err != nil {
 				return err
 			}
-			cons, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{Brokers: from.Brokers, Topic: from.Topic, Group: c.String("group"), StartAtLatest: latest})
-			if err != nil {
-				return usageError("%v", err)
-			}
-			defer cons.Close()
 			cfg := analyzer.Config{Source: cons, Indexer: es}
 			if c.String("dlq") != "" {
-				dlqEP, err := kafkaEndpoint("dlq", c.String("dlq"))
-				if err != nil {
-					return err
-				}
-				dlq, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: dlqEP.Brokers, Topic: dlqEP.Topic})
+				dlq, err := producerFor("dlq", c.String("dlq"))
 				if err != nil {
 					return err
 				}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/replayer"
 	"github.com/tapline/tapline/schema"
@@ -24,6 +25,43 @@ func kafkaEndpoint(flag, raw string) (stream.Endpoint, error) {
 		return stream.Endpoint{}, usageError("--%s %s: %v", flag, raw, stream.ErrFileNotImplemented)
 	}
 	return ep, nil
+}
+
+// producerFor opens a producer for the kafka:// URL given to flag.
+func producerFor(flag, raw string) (*kafkaio.Producer, error) {
+	ep, err := kafkaEndpoint(flag, raw)
+	if err != nil {
+		return nil, err
+	}
+	return kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: ep.Brokers, Topic: ep.Topic})
+}
+
+// consumerFor opens a consumer-group member for the kafka:// URL given to
+// flag; start is the value of --start.
+func consumerFor(flag, raw, group, start string) (*kafkaio.Consumer, error) {
+	ep, err := kafkaEndpoint(flag, raw)
+	if err != nil {
+		return nil, err
+	}
+	latest, err := startAtLatest(start)
+	if err != nil {
+		return nil, err
+	}
+	c, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{Brokers: ep.Brokers, Topic: ep.Topic, Group: group, StartAtLatest: latest})
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return c, nil
+}
+
+func startAtLatest(v string) (bool, error) {
+	switch v {
+	case "latest":
+		return true, nil
+	case "earliest":
+		return false, nil
+	}
+	return false, usageError("--start %q: want latest or earliest", v)
 }
 
 // parseTargets parses --target name=URL values.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/recorder"
 )
 
@@ -27,14 +26,10 @@ func recordCommand() *cli.Command {
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "at the end, how long to wait for Kafka to take what is still queued"},
 		}),
 		Action: func(c *cli.Context) error {
-			ep, err := kafkaEndpoint("to", c.String("to"))
-			if err != nil {
-				return err
-			}
 			if len(c.StringSlice("pcap")) == 0 {
 				return usageError("--pcap is required: give a capture file (live capture is not implemented yet)")
 			}
-			prod, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: ep.Brokers, Topic: ep.Topic})
+			prod, err := producerFor("to", c.String("to"))
 			if err != nil {
 				return err
 			}
@@ -53,7 +48,7 @@ func recordCommand() *cli.Command {
 			defer cancel()
 			closeErr := prod.Close(drainCtx)
 			ps := prod.Stats()
-			slog.Info("published", "topic", ep.Topic, "published", ps.Published, "failed", ps.Failed, "dropped", ps.Dropped)
+			slog.Info("published", "to", c.String("to"), "published", ps.Published, "failed", ps.Failed, "dropped", ps.Dropped)
 			switch {
 			case runErr != nil:
 				return runErr

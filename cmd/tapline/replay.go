@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/replayer"
 )
 
@@ -32,28 +31,16 @@ func replayCommand() *cli.Command {
 			&cli.IntFlag{Name: "body-cap", Value: 1 << 20, Usage: "bytes of each target response body to keep"},
 		}),
 		Action: func(c *cli.Context) error {
-			from, err := kafkaEndpoint("from", c.String("from"))
-			if err != nil {
-				return err
-			}
-			to, err := kafkaEndpoint("to", c.String("to"))
-			if err != nil {
-				return err
-			}
 			targets, err := parseTargets(c.StringSlice("target"))
 			if err != nil {
 				return err
 			}
-			latest, err := startAtLatest(c.String("start"))
+			cons, err := consumerFor("from", c.String("from"), c.String("group"), c.String("start"))
 			if err != nil {
 				return err
 			}
-			cons, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{Brokers: from.Brokers, Topic: from.Topic, Group: c.String("group"), StartAtLatest: latest})
-			if err != nil {
-				return usageError("%v", err)
-			}
 			defer cons.Close()
-			results, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: to.Brokers, Topic: to.Topic})
+			results, err := producerFor("to", c.String("to"))
 			if err != nil {
 				return err
 			}
@@ -64,11 +51,7 @@ func replayCommand() *cli.Command {
 				Workers:      c.Int("workers"), Timeout: c.Duration("timeout"), BodyCap: c.Int("body-cap"),
 			}
 			if c.String("dlq") != "" {
-				dlqEP, err := kafkaEndpoint("dlq", c.String("dlq"))
-				if err != nil {
-					return err
-				}
-				dlq, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: dlqEP.Brokers, Topic: dlqEP.Topic})
+				dlq, err := producerFor("dlq", c.String("dlq"))
 				if err != nil {
 					return err
 				}
@@ -83,14 +66,4 @@ func replayCommand() *cli.Command {
 			return r.Run(c.Context)
 		},
 	}
-}
-
-func startAtLatest(v string) (bool, error) {
-	switch v {
-	case "latest":
-		return true, nil
-	case "earliest":
-		return false, nil
-	}
-	return false, usageError("--start %q: want latest or earliest", v)
 }
