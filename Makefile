@@ -13,23 +13,32 @@ PROTOC_VERSION := 4.33.5
 PROTOC := $(HOME)/.m2/repository/com/google/protobuf/protoc/$(PROTOC_VERSION)/protoc-$(PROTOC_VERSION)-linux-x86_64.exe
 FUZZTIME ?= 10s
 
-.PHONY: build test unit bench lint fuzz proto stack-up stack-down clean
+.PHONY: deps build test unit bench lint fuzz proto stack-up stack-down clean
 
-build: ## build bin/tapline
+# Live capture uses libpcap through cgo: building needs its headers.
+deps: ## install the system packages the build needs (as root, with apt)
+	@test -e /usr/include/pcap.h || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing libpcap-dev"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libpcap-dev >/dev/null || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libpcap-dev >/dev/null; }; \
+	  else echo "libpcap headers missing: install libpcap-dev (Debian/Ubuntu) or libpcap-devel (Fedora)"; exit 1; fi; }
+
+build: deps ## build bin/tapline
 	$(GO) build -o bin/tapline ./cmd/tapline
 
 # The stack is started first, and stopped whatever the tests do (set
 # KEEP_STACK=1 to leave it running for the next run). Its data is wiped on
 # the way out: this Elasticsearch cannot delete data streams, so test
 # streams would pile up (see deploy/local/README.md).
-test: ## all tests, with the real local stack
+test: deps ## all tests, with the real local stack
 	$(GO) vet ./...
 	$(STACK) up
 	rc=0; KAFKA_BROKERS=$(KAFKA_BROKERS) ES_URL=$(ES_URL) $(GO) test -race -count=1 -timeout 20m ./... || rc=$$?; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down --wipe || true; fi; exit $$rc
 
-unit: ## only the tests that need no Kafka or Elasticsearch
-	$(GO) test -race -count=1 ./schema/... ./recorder/... ./replayer/... ./analyzer/... ./internal/stream/...
+unit: deps ## only the tests that need no Kafka or Elasticsearch
+	$(GO) test -race -count=1 ./schema/... ./recorder/... ./replayer/... ./internal/stream/...
 
 bench: ## benchmarks of the hot paths (figures go to BENCHMARKS.md)
 	$(GO) test -run='^$$' -bench=. -benchmem ./schema/... ./recorder/...
@@ -38,7 +47,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s)
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./schema
 	$(GO) test -run='^$$' -fuzz=FuzzParser -fuzztime=$(FUZZTIME) ./recorder
 
-lint: ## gofmt, go vet and staticcheck
+lint: deps ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

@@ -14,20 +14,32 @@ import (
 	"github.com/google/gopacket/pcapgo"
 )
 
-// packetSource is the one input seam: a pcap file, a pcapng file and (in
-// issue 3) a live handle look the same. ReadPacketData returns io.EOF at
-// the end; the data is only valid until the next call.
-type packetSource interface {
+// PacketSource is the one input seam: a pcap file, a pcapng file and a
+// live handle (recorder/live) look the same. ReadPacketData returns the
+// next packet, io.EOF at the end, or ErrNoPacket when a live source had
+// nothing within its read timeout (the recorder then flushes idle
+// connections and checks for cancellation). The data is only valid until
+// the next call. A source is read by one goroutine.
+type PacketSource interface {
 	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 	LinkType() layers.LinkType
 }
+
+// KernelDropper is implemented by live sources that can report packets
+// the kernel or the interface dropped before the recorder saw them.
+type KernelDropper interface {
+	KernelDrops() (uint64, error)
+}
+
+// ErrNoPacket is returned by a live PacketSource when its read timed out.
+var ErrNoPacket = errors.New("no packet within the read timeout")
 
 // fileSet reads several capture files in order.
 type fileSet struct {
 	paths []string
 	next  int
 	cur   *os.File
-	src   packetSource
+	src   PacketSource
 	read  *countingReader
 }
 
@@ -187,13 +199,39 @@ type assemblerContext gopacket.CaptureInfo
 
 func (c *assemblerContext) GetCaptureInfo() gopacket.CaptureInfo { return gopacket.CaptureInfo(*c) }
 
-// readPackets feeds every packet of src to the assembler until the files
+// packet decodes one packet and hands it to the assembler, flushing
+// connections idle for longer than IdleTimeout (in capture time).
+func (r *Recorder) packet(dec *decoder, lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) {
+	r.stats.packets.Add(1)
+	r.stats.bytes.Add(uint64(len(data)))
+	netFlow, tcp, ok := dec.tcpPacket(lt, data)
+	if !ok {
+		r.drop(dropDecode)
+		return
+	}
+	ac := assemblerContext(ci)
+	r.assembler.AssembleWithContext(netFlow, tcp, &ac)
+	r.flushIdle(ci.Timestamp)
+}
+
+// flushIdle closes connections idle for IdleTimeout as of now (capture
+// time), at most every IdleTimeout/4.
+func (r *Recorder) flushIdle(now time.Time) {
+	if now.Sub(r.lastFlush) <= r.cfg.IdleTimeout/4 {
+		return
+	}
+	if !r.lastFlush.IsZero() {
+		r.assembler.FlushCloseOlderThan(now.Add(-r.cfg.IdleTimeout))
+	}
+	r.lastFlush = now
+}
+
+// readFiles feeds every packet of the files to the assembler until they
 // end or ctx is done.
-func (r *Recorder) readPackets(ctx context.Context, fs *fileSet) error {
+func (r *Recorder) readFiles(ctx context.Context, fs *fileSet) error {
 	r.stats.fileTotal.Store(fs.total())
 	dec := newDecoder()
 	var (
-		lastFlush    time.Time // capture time of the last idle flush
 		lastProgress = time.Now()
 		readBefore   int64 // bytes of the files already finished
 		exchangesAt  uint64
@@ -224,22 +262,7 @@ func (r *Recorder) readPackets(ctx context.Context, fs *fileSet) error {
 				r.drop(dropDecode)
 				break
 			}
-			r.stats.packets.Add(1)
-			r.stats.bytes.Add(uint64(len(data)))
-			netFlow, tcp, ok := dec.tcpPacket(lt, data)
-			if !ok {
-				r.drop(dropDecode)
-				continue
-			}
-			ac := assemblerContext(ci)
-			r.assembler.AssembleWithContext(netFlow, tcp, &ac)
-
-			if ci.Timestamp.Sub(lastFlush) > r.cfg.IdleTimeout/4 {
-				if !lastFlush.IsZero() {
-					r.assembler.FlushCloseOlderThan(ci.Timestamp.Add(-r.cfg.IdleTimeout))
-				}
-				lastFlush = ci.Timestamp
-			}
+			r.packet(dec, lt, data, ci)
 			if i%1024 == 0 {
 				r.stats.fileRead.Store(readBefore + fs.read.n)
 				if now := time.Now(); now.Sub(lastProgress) >= r.cfg.ProgressInterval {
@@ -252,5 +275,51 @@ func (r *Recorder) readPackets(ctx context.Context, fs *fileSet) error {
 		}
 		readBefore += fs.read.n
 		r.stats.fileRead.Store(readBefore)
+	}
+}
+
+// readLive feeds packets from a live source until ctx is done, logging a
+// summary line every StatsInterval.
+func (r *Recorder) readLive(ctx context.Context, src PacketSource) error {
+	lt := src.LinkType()
+	if _, ok := firstLayer(lt, nil); !ok {
+		return fmt.Errorf("capturing: link type %v is not supported (want Ethernet, Linux cooked, loopback or raw IP)", lt)
+	}
+	dec := newDecoder()
+	kd, _ := src.(KernelDropper)
+	lastStats, lastKernel := time.Now(), time.Now()
+	for {
+		if ctx.Err() != nil {
+			r.readKernelDrops(kd)
+			return ctx.Err()
+		}
+		data, ci, err := src.ReadPacketData()
+		switch {
+		case err == nil:
+			r.packet(dec, lt, data, ci)
+		case errors.Is(err, ErrNoPacket):
+			r.flushIdle(time.Now())
+		case errors.Is(err, io.EOF):
+			return nil
+		default:
+			return fmt.Errorf("capturing: %w", err)
+		}
+		if now := time.Now(); now.Sub(lastKernel) >= time.Second {
+			r.readKernelDrops(kd)
+			lastKernel = now
+			if now.Sub(lastStats) >= r.cfg.StatsInterval {
+				r.logSummary("recorder stats")
+				lastStats = now
+			}
+		}
+	}
+}
+
+func (r *Recorder) readKernelDrops(kd KernelDropper) {
+	if kd == nil {
+		return
+	}
+	if n, err := kd.KernelDrops(); err == nil {
+		r.stats.kernelDrops.Store(n)
 	}
 }

@@ -1,7 +1,8 @@
 // Package recorder is tapline's capture stage: packets in, one Exchange
 // (schema v1) per HTTP request/response pair out.
 //
-// Input: pcap or pcapng files (live capture comes with issue 3) holding
+// Input: pcap or pcapng files, or a live capture (a PacketSource such as
+// recorder/live, which holds the libpcap cgo code), holding
 // Ethernet, Linux cooked (SLL), loopback/null or raw IP frames with IPv4 or
 // IPv6 and TCP. TCP is reassembled with gopacket's reassembly package, both
 // directions are parsed as HTTP/1.x, and responses are paired with requests
@@ -42,9 +43,13 @@ type Sink interface {
 
 // Config configures a Recorder. Zero values are the documented defaults.
 type Config struct {
-	// PcapFiles are read in order, as one capture ("-" is stdin). Required
-	// until live capture exists.
+	// PcapFiles are read in order, as one capture ("-" is stdin). Exactly
+	// one of PcapFiles and Live is required.
 	PcapFiles []string
+	// Live is a live capture. Exchanges are then offered to the sink
+	// without waiting (Sink.Enqueue): when it is full they are dropped and
+	// counted, so capture never stalls.
+	Live PacketSource
 	// Sink receives the exchanges. Required.
 	Sink Sink
 	// Name identifies this recorder in every exchange. Default: the host
@@ -71,6 +76,9 @@ type Config struct {
 	// ProgressInterval is how often progress is logged while reading
 	// files. Default 5s.
 	ProgressInterval time.Duration
+	// StatsInterval is how often a live capture logs a summary line.
+	// Default 30s.
+	StatsInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -82,14 +90,15 @@ type Recorder struct {
 	stats counters
 
 	assembler *reassembly.Assembler
+	lastFlush time.Time       // capture time of the last idle flush
 	ctx       context.Context // Run's context, for EnqueueWait
 	ending    bool            // the capture is over: pending requests are CAPTURE_ENDED
 }
 
 // New validates cfg and returns a Recorder.
 func New(cfg Config) (*Recorder, error) {
-	if len(cfg.PcapFiles) == 0 {
-		return nil, errors.New("recorder: no input; give one or more pcap files")
+	if (len(cfg.PcapFiles) == 0) == (cfg.Live == nil) {
+		return nil, errors.New("recorder: give either pcap files or a live capture")
 	}
 	if cfg.Sink == nil {
 		return nil, errors.New("recorder: no sink")
@@ -118,6 +127,9 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.ProgressInterval <= 0 {
 		cfg.ProgressInterval = 5 * time.Second
 	}
+	if cfg.StatsInterval <= 0 {
+		cfg.StatsInterval = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -135,13 +147,18 @@ func New(cfg Config) (*Recorder, error) {
 // once.
 func (r *Recorder) Run(ctx context.Context) error {
 	r.ctx = ctx
-	defer r.logSummary()
-	src, err := openFiles(r.cfg.PcapFiles)
-	if err != nil {
-		return err
+	defer r.logSummary("recorder summary")
+	var err error
+	if r.cfg.Live != nil {
+		err = r.readLive(ctx, r.cfg.Live)
+	} else {
+		var files *fileSet
+		if files, err = openFiles(r.cfg.PcapFiles); err != nil {
+			return err
+		}
+		defer files.Close()
+		err = r.readFiles(ctx, files)
 	}
-	defer src.Close()
-	err = r.readPackets(ctx, src)
 	// Emit what the open connections still hold, even after a cancel, but
 	// do not wait for a stuck sink forever.
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.FlushTimeout)
@@ -154,9 +171,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 	return err
 }
 
-func (r *Recorder) logSummary() {
+func (r *Recorder) logSummary(msg string) {
 	s := r.Stats()
-	r.log.Info("recorder summary", "packets", s.Packets, "bytes", s.Bytes, "connections", s.Connections,
+	r.log.Info(msg, "packets", s.Packets, "bytes", s.Bytes, "kernel_drops", s.KernelDrops, "connections", s.Connections,
 		"exchanges", s.Exchanges, "responses_missing", s.ResponsesMissing, "drops", s.Drops)
 }
 
@@ -201,10 +218,19 @@ func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReaso
 		return
 	}
 	rec := stream.Record{Key: []byte(ex.SessionKey), Value: value, Headers: headers, Time: req.first}
-	// Files are read with backpressure: wait for the sink rather than drop.
-	if err := r.cfg.Sink.EnqueueWait(r.ctx, rec); err != nil {
-		r.drop(dropSinkClosed)
-		return
+	switch {
+	case r.cfg.Live != nil && !r.ending:
+		// Never stall a live capture: drop and count instead.
+		if !r.cfg.Sink.Enqueue(rec) {
+			r.drop(dropQueueFull)
+			return
+		}
+	default:
+		// Files (and the final flush) wait for the sink rather than drop.
+		if err := r.cfg.Sink.EnqueueWait(r.ctx, rec); err != nil {
+			r.drop(dropSinkClosed)
+			return
+		}
 	}
 	r.stats.exchanges.Add(1)
 	if resp == nil {
@@ -238,21 +264,22 @@ const (
 	dropPendingOverflow                          // more than MaxPendingPerConn requests waiting on a connection
 	dropUpgrade                                  // a connection that left HTTP (101 Switching Protocols, CONNECT); the rest is skipped
 	dropEncode                                   // an exchange that could not be encoded
+	dropQueueFull                                // live capture: the sink's queue was full
 	dropSinkClosed                               // the run ended (or the flush timed out) while waiting for the sink
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
 	"decode", "mid_stream", "gap", "parse_error", "incomplete",
-	"response_without_request", "pending_overflow", "upgrade", "encode", "sink_closed",
+	"response_without_request", "pending_overflow", "upgrade", "encode", "queue_full", "sink_closed",
 }
 
 func (d dropReason) String() string { return dropNames[d] }
 
 type counters struct {
-	packets, bytes, connections, exchanges, responsesMissing atomic.Uint64
-	fileRead, fileTotal                                      atomic.Int64
-	drops                                                    [numDropReasons]atomic.Uint64
+	packets, bytes, kernelDrops, connections, exchanges, responsesMissing atomic.Uint64
+	fileRead, fileTotal                                                   atomic.Int64
+	drops                                                                 [numDropReasons]atomic.Uint64
 }
 
 func (r *Recorder) drop(d dropReason) { r.stats.drops[d].Add(1) }
@@ -260,6 +287,7 @@ func (r *Recorder) drop(d dropReason) { r.stats.drops[d].Add(1) }
 // Stats is a snapshot of what the recorder has seen and done.
 type Stats struct {
 	Packets, Bytes   uint64 // packets and bytes read
+	KernelDrops      uint64 // live capture: packets dropped by the kernel or interface before we saw them
 	Connections      uint64 // TCP connections that carried payload
 	Exchanges        uint64 // exchanges handed to the sink
 	ResponsesMissing uint64 // of those, emitted without a response
@@ -277,6 +305,7 @@ func (r *Recorder) Stats() Stats {
 	s := Stats{
 		Packets:          r.stats.packets.Load(),
 		Bytes:            r.stats.bytes.Load(),
+		KernelDrops:      r.stats.kernelDrops.Load(),
 		Connections:      r.stats.connections.Load(),
 		Exchanges:        r.stats.exchanges.Load(),
 		ResponsesMissing: r.stats.responsesMissing.Load(),

@@ -97,6 +97,8 @@ func envFlags(prefix string, flags []cli.Flag) []cli.Flag {
 			f.EnvVars = []string{name}
 		case *cli.IntFlag:
 			f.EnvVars = []string{name}
+		case *cli.IntSliceFlag:
+			f.EnvVars = []string{name}
 		case *cli.DurationFlag:
 			f.EnvVars = []string{name}
 		case *cli.BoolFlag:

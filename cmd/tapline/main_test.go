@@ -38,7 +38,9 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"record", "--pcap", "x.pcap"}, "--to is required"},
-		{[]string{"record", "--to", "kafka://h:9092/t"}, "--pcap is required"},
+		{[]string{"record", "--to", "kafka://h:9092/t"}, "either --iface"},
+		{[]string{"record", "--to", "kafka://h:9092/t", "--pcap", "x", "--iface", "lo"}, "either --iface"},
+		{[]string{"record", "--to", "kafka://h:9092/t", "--iface", "no-such-if0"}, "no-such-if0"},
 		{[]string{"record", "--to", "file:///tmp/x", "--pcap", "x"}, "not implemented yet"},
 		{[]string{"record", "--to", "kafka://h:9092/bad topic", "--pcap", "x"}, "not a valid Kafka topic"},
 		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r"}, "--target is required"},

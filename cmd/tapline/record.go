@@ -8,40 +8,69 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tapline/tapline/recorder"
+	"github.com/tapline/tapline/recorder/live"
 )
 
 func recordCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "record",
-		Usage: "capture HTTP exchanges from pcap files and publish them",
-		Description: "Reads pcap/pcapng files in order, reassembles TCP, parses HTTP/1.x, pairs each request\n" +
-			"with its response and publishes one Exchange (schema v1) per pair, keyed by session.\n" +
-			"Live capture from an interface comes with a later release.",
+		Usage: "capture HTTP exchanges (live or from pcap files) and publish them",
+		Description: "Captures from an interface (--iface, needs root or CAP_NET_RAW) or reads pcap/pcapng files\n" +
+			"in order (--pcap), reassembles TCP, parses HTTP/1.x, pairs each request with its response\n" +
+			"and publishes one Exchange (schema v1) per pair, keyed by session. A live capture never\n" +
+			"waits for Kafka: when the queue is full, exchanges are dropped and counted (queue_full).",
 		Flags: envFlags("record", []cli.Flag{
+			&cli.StringFlag{Name: "iface", Usage: "capture live on this network interface (e.g. eth0, lo); runs until interrupted"},
+			&cli.IntSliceFlag{Name: "port", Usage: "live capture: TCP port of the HTTP server to record; repeat for several"},
+			&cli.StringFlag{Name: "bpf", Usage: "live capture: a tcpdump-style filter that replaces the one built from --port"},
+			&cli.IntFlag{Name: "snaplen", Value: 262144, Usage: "live capture: bytes kept of each packet (keep whole packets)"},
+			&cli.IntFlag{Name: "buffer-size", Value: 16 << 20, Usage: "live capture: kernel capture buffer in bytes; larger absorbs bursts"},
+			&cli.BoolFlag{Name: "promisc", Usage: "live capture: also capture traffic not addressed to this host"},
+			&cli.DurationFlag{Name: "stats-interval", Value: 30 * time.Second, Usage: "live capture: how often to log a summary line of the counters"},
 			&cli.StringSliceFlag{Name: "pcap", Usage: "pcap or pcapng file to read; repeat for several files, read in order; - reads stdin"},
 			&cli.StringFlag{Name: "to", Usage: "where exchanges go: kafka://host:9092/topic (the topic must exist)"},
 			&cli.StringFlag{Name: "name", Usage: "recorder name stored in every exchange (default: the host name)"},
 			&cli.IntFlag{Name: "body-cap", Value: 1 << 20, Usage: "bytes of each body to keep; longer bodies are cut and flagged truncated"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "close a connection idle this long (capture time) and emit its unanswered requests"},
+			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on this address at /metrics, e.g. :9464 (default: off)"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "at the end, how long to wait for Kafka to take what is still queued"},
 		}),
 		Action: func(c *cli.Context) error {
-			if len(c.StringSlice("pcap")) == 0 {
-				return usageError("--pcap is required: give a capture file (live capture is not implemented yet)")
+			if (len(c.StringSlice("pcap")) == 0) == (c.String("iface") == "") {
+				return usageError("give either --iface (live capture) or --pcap FILE")
 			}
 			prod, err := producerFor("to", c.String("to"))
 			if err != nil {
 				return err
 			}
-			rec, err := recorder.New(recorder.Config{
-				PcapFiles:   c.StringSlice("pcap"),
-				Sink:        prod,
-				Name:        c.String("name"),
-				BodyCap:     c.Int("body-cap"),
-				IdleTimeout: c.Duration("idle-timeout"),
-			})
+			cfg := recorder.Config{
+				PcapFiles:     c.StringSlice("pcap"),
+				Sink:          prod,
+				Name:          c.String("name"),
+				BodyCap:       c.Int("body-cap"),
+				IdleTimeout:   c.Duration("idle-timeout"),
+				StatsInterval: c.Duration("stats-interval"),
+			}
+			if iface := c.String("iface"); iface != "" {
+				src, err := live.Open(live.Config{
+					Interface: iface, Ports: c.IntSlice("port"), BPF: c.String("bpf"),
+					SnapLen: c.Int("snaplen"), BufferSize: c.Int("buffer-size"), Promiscuous: c.Bool("promisc"),
+				})
+				if err != nil {
+					return err
+				}
+				defer src.Close()
+				cfg.Live = src
+				slog.Info("capturing", "iface", iface, "filter", live.Config{Ports: c.IntSlice("port"), BPF: c.String("bpf")}.Filter(), "to", c.String("to"))
+			}
+			rec, err := recorder.New(cfg)
 			if err != nil {
 				return usageError("%v", err)
+			}
+			if addr := c.String("metrics-addr"); addr != "" {
+				if _, err := serveMetrics(c.Context, addr, recorderCollector{rec: rec, prod: prod}); err != nil {
+					return err
+				}
 			}
 			runErr := rec.Run(c.Context)
 			drainCtx, cancel := context.WithTimeout(context.Background(), c.Duration("drain-timeout"))

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tapline/tapline/internal/kafkaio"
+	"github.com/tapline/tapline/recorder"
+)
+
+// recorderCollector exposes a recorder's and its producer's counters to
+// Prometheus, read from their Stats snapshots at scrape time.
+type recorderCollector struct {
+	rec  *recorder.Recorder
+	prod *kafkaio.Producer
+}
+
+var (
+	descPackets     = prometheus.NewDesc("tapline_recorder_packets_total", "Packets read from the capture.", nil, nil)
+	descBytes       = prometheus.NewDesc("tapline_recorder_bytes_total", "Bytes of packets read from the capture.", nil, nil)
+	descKernelDrops = prometheus.NewDesc("tapline_recorder_kernel_drops_total", "Packets the kernel or interface dropped before the recorder saw them (live capture).", nil, nil)
+	descConns       = prometheus.NewDesc("tapline_recorder_connections_total", "TCP connections that carried payload.", nil, nil)
+	descExchanges   = prometheus.NewDesc("tapline_recorder_exchanges_total", "Exchanges handed to the output.", nil, nil)
+	descMissing     = prometheus.NewDesc("tapline_recorder_responses_missing_total", "Exchanges emitted without a response.", nil, nil)
+	descDrops       = prometheus.NewDesc("tapline_recorder_drops_total", "What did not become an exchange, by reason (see the README).", []string{"reason"}, nil)
+	descPublished   = prometheus.NewDesc("tapline_publish_records_total", "Records given to the Kafka producer, by outcome.", []string{"outcome"}, nil)
+	descQueued      = prometheus.NewDesc("tapline_publish_queue_records", "Records waiting in the producer queue.", nil, nil)
+)
+
+func (c recorderCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c recorderCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.rec.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(descPackets, s.Packets)
+	counter(descBytes, s.Bytes)
+	counter(descKernelDrops, s.KernelDrops)
+	counter(descConns, s.Connections)
+	counter(descExchanges, s.Exchanges)
+	counter(descMissing, s.ResponsesMissing)
+	for reason, n := range s.Drops {
+		counter(descDrops, n, reason)
+	}
+	p := c.prod.Stats()
+	counter(descPublished, p.Published, "published")
+	counter(descPublished, p.Failed, "failed")
+	counter(descPublished, p.Dropped, "dropped")
+	ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(p.Queued))
+}
+
+// serveMetrics serves /metrics for the collectors on addr until ctx is
+// done, and returns the bound address. It returns once the listener is
+// bound, so a taken port is an error at start, not a log line later.
+func serveMetrics(ctx context.Context, addr string, cs ...prometheus.Collector) (string, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return "", err
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("--metrics-addr %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("serving metrics", "addr", addr, "err", err)
+		}
+	}()
+	slog.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return ln.Addr().String(), nil
+}
