@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/gopacket"
@@ -62,12 +61,8 @@ type half struct {
 	conn  *conn
 	index int
 	p     *parser // nil until the role of this direction is known
-	pre   []byte  // first bytes, kept until there are enough to sniff
+	pre   []byte  // bytes before the roles are known (no start line seen yet)
 }
-
-// sniffLen is how many bytes decide whether a direction starts with a
-// request or a status line (a whole method name and its space).
-const sniffLen = maxMethodLen + 1
 
 func dirIndex(dir reassembly.TCPFlowDirection) int {
 	if dir == reassembly.TCPDirClientToServer {
@@ -106,36 +101,50 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 		c.r.drop(dropGap)
 	}
 	if h.p == nil {
-		// Decide the roles from the first bytes; wait for enough of them
-		// to see a whole method or "HTTP/1.".
+		// Decide the roles from the first complete start line, wherever
+		// it is: a connection joined mid-stream starts mid-message.
 		h.pre = append(h.pre, data...)
-		if len(h.pre) < sniffLen && bytes.IndexByte(h.pre, '\n') < 0 {
+		pos, isRequest := sniff(h.pre)
+		if pos < 0 {
+			if bytes.IndexByte(h.pre, '\n') >= 0 || len(h.pre) > maxHeaderBytes {
+				c.dropOnce(dropMidStream)
+				// Keep only an unfinished last line.
+				if nl := bytes.LastIndexByte(h.pre, '\n'); nl >= 0 {
+					h.pre = h.pre[nl+1:]
+				}
+				if len(h.pre) > maxHeaderBytes {
+					h.pre = nil
+				}
+			}
 			return
 		}
-		data, h.pre = h.pre, nil
-		if !c.assignRoles(h, data) {
-			// Joined mid-stream: these bytes start no message. They are
-			// skipped (counted once per connection) and the roles are
-			// decided by the next segment that starts one. Finding a
-			// request line inside a segment is issue 3's resync.
+		if pos > 0 {
 			c.dropOnce(dropMidStream)
-			return
 		}
+		data, h.pre = h.pre[pos:], nil
+		c.assignRoles(h, isRequest, ts)
 	}
 	h.p.feed(data, ts)
 }
 
-// assignRoles decides, from the first bytes of half h, which side is the
-// client, and sets up both parsers.
-func (c *conn) assignRoles(h *half, data []byte) bool {
-	var clientIx int
+// sniff finds the first complete request or status line in b.
+func sniff(b []byte) (pos int, isRequest bool) {
+	req, resp := findStart(b, false), findStart(b, true)
 	switch {
-	case looksLikeRequest(data):
-		clientIx = h.index
-	case looksLikeResponse(data):
+	case req >= 0 && (resp < 0 || req < resp):
+		return req, true
+	case resp >= 0:
+		return resp, false
+	}
+	return -1, false
+}
+
+// assignRoles makes half h the client (it sends requests) or the server,
+// and sets up both parsers.
+func (c *conn) assignRoles(h *half, sendsRequests bool, ts time.Time) {
+	clientIx := h.index
+	if !sendsRequests {
 		clientIx = 1 - h.index
-	default:
-		return false
 	}
 	c.clientIx, c.known = clientIx, true
 	client, server := c.halves[clientIx], c.halves[1-clientIx]
@@ -151,15 +160,17 @@ func (c *conn) assignRoles(h *half, data []byte) bool {
 		onMessage:       c.response,
 		onSkip:          func(string) { c.r.drop(dropParseError) },
 	}
-	return true
+	// Bytes the other half buffered before the roles were known start
+	// mid-message; its parser resynchronises on them.
+	other := c.halves[1-h.index]
+	if len(other.pre) > 0 {
+		pre := other.pre
+		other.pre = nil
+		other.p.state = stateResync
+		other.p.lineStart = true
+		other.p.feed(pre, ts)
+	}
 }
-
-func looksLikeRequest(b []byte) bool {
-	sp := strings.IndexByte(string(b[:min(len(b), 17)]), ' ')
-	return sp > 0 && plausibleStart(b, false)
-}
-
-func looksLikeResponse(b []byte) bool { return len(b) >= 5 && plausibleStart(b, true) }
 
 // responseFraming overrides the body framing of a response that cannot
 // have a body, given the request it answers.

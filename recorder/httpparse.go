@@ -274,45 +274,93 @@ func (p *parser) fail(err error, lineConsumed bool) {
 	p.state = stateResync
 }
 
-// resync discards bytes until a line that could start a message.
+// resync discards bytes until a complete start line, found anywhere in
+// the buffer (a request often follows a body without a line break).
 func (p *parser) resync() bool {
-	i := 0
 	if !p.lineStart {
+		// The failed message's own start line must not be found again.
 		nl := bytes.IndexByte(p.buf, '\n')
 		if nl < 0 {
 			p.discardLongPartialLine()
 			return false
 		}
-		i = nl + 1
+		p.buf, p.lineStart = p.buf[nl+1:], true
 	}
-	for {
-		rest := p.buf[i:]
-		if len(rest) < 5 && plausibleStart(rest, p.response) {
-			// Maybe a start line, not enough bytes to tell: wait.
-			p.buf, p.lineStart = p.buf[i:], true
-			return false
+	if pos := findStart(p.buf, p.response); pos >= 0 {
+		p.buf, p.state = p.buf[pos:], stateStartLine
+		return true
+	}
+	// Keep the last, unfinished line: a start line may be arriving.
+	if nl := bytes.LastIndexByte(p.buf, '\n'); nl >= 0 {
+		p.buf = p.buf[nl+1:]
+	}
+	p.discardLongPartialLine()
+	return false
+}
+
+// knownMethods may be found glued to preceding bytes when resynchronising
+// ("...body bytesGET /next HTTP/1.1"); other methods only at a line start.
+var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+// findStart returns the offset of the first complete start line in b: a
+// request line "METHOD target HTTP/1.x" (response false) or a status line
+// "HTTP/1.x NNN ..." (response true), or -1. Only lines whose end (LF) is
+// in b count, so the answer does not depend on how b was split.
+func findStart(b []byte, response bool) int {
+	const marker = "HTTP/1."
+	for from := 0; ; {
+		j := bytes.Index(b[from:], []byte(marker))
+		if j < 0 {
+			return -1
 		}
-		if plausibleStart(rest, p.response) && looksComplete(rest) {
-			p.buf, p.state = p.buf[i:], stateStartLine
-			return true
-		}
-		nl := bytes.IndexByte(rest, '\n')
+		j += from
+		from = j + 1
+		nl := bytes.IndexByte(b[j:], '\n')
 		if nl < 0 {
-			p.buf, p.lineStart = p.buf[i:], false
-			if plausibleStart(p.buf, p.response) {
-				p.lineStart = true // a start line still arriving
-			}
-			p.discardLongPartialLine()
-			return false
+			return -1 // that line is not complete yet
 		}
-		i += nl + 1
+		line := bytes.TrimSuffix(b[j:j+nl], []byte("\r"))
+		if response {
+			if len(line) >= 12 && isHTTP1(string(line[:8])) && line[8] == ' ' && isDigits(line[9:12]) && (len(line) == 12 || line[12] == ' ') {
+				return j
+			}
+			continue
+		}
+		// A request line ends in " HTTP/1.x".
+		if !isHTTP1(string(line)) || j < 3 || b[j-1] != ' ' {
+			continue
+		}
+		sp := bytes.LastIndexByte(b[:j-1], ' ')
+		if sp <= 0 || sp == j-2 || bytes.ContainsAny(b[sp+1:j-1], "\r\n") {
+			continue // no target
+		}
+		k := sp
+		for k > 0 && isMethodChar(b[k-1]) && sp-k < maxMethodLen {
+			k--
+		}
+		token := string(b[k:sp])
+		atLineStart := k == 0 || b[k-1] == '\n'
+		switch {
+		case token == "":
+		case atLineStart:
+			return k
+		default:
+			for _, m := range knownMethods {
+				if strings.HasSuffix(token, m) {
+					return sp - len(m)
+				}
+			}
+		}
 	}
 }
 
-// looksComplete reports whether rest holds a whole first line, or enough
-// of one, to be judged a start line by plausibleStart.
-func looksComplete(rest []byte) bool {
-	return bytes.IndexByte(rest, '\n') >= 0 || len(rest) >= 16
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
 }
 
 func (p *parser) discardLongPartialLine() {
@@ -323,19 +371,14 @@ func (p *parser) discardLongPartialLine() {
 
 // gap tells the parser that bytes before the next feed were never
 // captured. What was buffered or in progress cannot be trusted; parsing
-// resumes at the next start line.
+// resumes at the next complete start line (the caller counts the gap, so it
+// is not also a parse error).
 func (p *parser) gap() {
 	if p.state == stateOpaque {
 		return
 	}
-	// The caller counts the gap; it is not also a parse error.
-	idle := p.state == stateStartLine && len(p.buf) == 0
 	p.buf, p.cur = p.buf[:0], nil
-	if !idle {
-		// Whether the bytes after the gap start a line is unknown: the
-		// first line is skipped unless nothing was in progress.
-		p.state, p.lineStart = stateResync, false
-	}
+	p.state, p.lineStart = stateResync, true
 }
 
 // upgrade makes the parser ignore the rest of this direction.
