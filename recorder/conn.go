@@ -33,6 +33,7 @@ func (f *streamFactory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac 
 	for i := range c.halves {
 		c.halves[i] = &half{conn: c, index: i}
 	}
+	f.r.conns[c] = struct{}{}
 	return c
 }
 
@@ -52,6 +53,7 @@ type conn struct {
 	clientIx int        // index of the half that sends requests; -1 until known
 	known    bool
 	opaque   bool // upgraded (101, CONNECT): no longer HTTP
+	late     int  // requests timed out whose responses may still arrive (and are then skipped)
 	skipped  bool // counted a drop for this connection's mid-stream start already
 	counted  bool // counted in Stats.Connections already
 }
@@ -208,6 +210,12 @@ func (c *conn) response(m *message) {
 		}
 	case m.status < 200:
 		return // 100 Continue and other interim responses: the final one follows
+	case c.late > 0:
+		// Responses come in request order: this one answers the oldest
+		// request that already timed out.
+		c.late--
+		c.r.drop(dropLateResponse)
+		return
 	}
 	if len(c.pending) == 0 {
 		c.r.drop(dropResponseWithoutRequest)
@@ -221,6 +229,7 @@ func (c *conn) response(m *message) {
 // ReassemblyComplete is called once both directions ended (FIN, RST, idle
 // flush or the end of the capture). ac is nil here.
 func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
+	delete(c.r.conns, c)
 	for _, h := range c.halves {
 		if h.p != nil && !h.p.close() {
 			c.r.drop(dropIncomplete)
@@ -235,6 +244,17 @@ func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 	}
 	c.pending = nil
 	return true
+}
+
+// timeOut emits the requests that were complete before deadline and are
+// still unanswered, oldest first.
+func (c *conn) timeOut(deadline time.Time) {
+	for len(c.pending) > 0 && c.pending[0].last.Before(deadline) {
+		req := c.pending[0]
+		c.pending = c.pending[1:]
+		c.late++
+		c.r.emit(c, req, nil, schema.MissingReason_MISSING_REASON_TIMEOUT)
+	}
 }
 
 func (c *conn) dropOnce(reason dropReason) {

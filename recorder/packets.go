@@ -12,6 +12,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+	"github.com/google/gopacket/reassembly"
 )
 
 // PacketSource is the one input seam: a pcap file, a pcapng file and a
@@ -199,8 +200,7 @@ type assemblerContext gopacket.CaptureInfo
 
 func (c *assemblerContext) GetCaptureInfo() gopacket.CaptureInfo { return gopacket.CaptureInfo(*c) }
 
-// packet decodes one packet and hands it to the assembler, flushing
-// connections idle for longer than IdleTimeout (in capture time).
+// packet decodes one packet and hands it to the assembler.
 func (r *Recorder) packet(dec *decoder, lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) {
 	r.stats.packets.Add(1)
 	r.stats.bytes.Add(uint64(len(data)))
@@ -209,21 +209,38 @@ func (r *Recorder) packet(dec *decoder, lt layers.LinkType, data []byte, ci gopa
 		r.drop(dropDecode)
 		return
 	}
+	// Time-driven work first: data held behind an old hole belongs
+	// before this packet.
+	r.tick(ci.Timestamp)
 	ac := assemblerContext(ci)
 	r.assembler.AssembleWithContext(netFlow, tcp, &ac)
-	r.flushIdle(ci.Timestamp)
 }
 
-// flushIdle closes connections idle for IdleTimeout as of now (capture
-// time), at most every IdleTimeout/4.
-func (r *Recorder) flushIdle(now time.Time) {
-	if now.Sub(r.lastFlush) <= r.cfg.IdleTimeout/4 {
+// tickEvery is how often (in capture time) the recorder flushes held
+// out-of-order data, closes idle connections and times out requests.
+const tickEvery = 250 * time.Millisecond
+
+// tick runs the time-driven work as of now (capture time): bytes held
+// behind a hole for OutOfOrderWait are pushed through (the hole is then a
+// counted gap), connections idle for IdleTimeout are closed, and requests
+// unanswered for ResponseTimeout are emitted without a response.
+func (r *Recorder) tick(now time.Time) {
+	if now.Sub(r.lastTick) < tickEvery {
 		return
 	}
-	if !r.lastFlush.IsZero() {
-		r.assembler.FlushCloseOlderThan(now.Add(-r.cfg.IdleTimeout))
+	if r.lastTick.IsZero() {
+		r.lastTick = now
+		return
 	}
-	r.lastFlush = now
+	r.lastTick = now
+	r.assembler.FlushWithOptions(reassembly.FlushOptions{
+		T:  now.Add(-r.cfg.OutOfOrderWait),
+		TC: now.Add(-r.cfg.IdleTimeout),
+	})
+	deadline := now.Add(-r.cfg.ResponseTimeout)
+	for c := range r.conns {
+		c.timeOut(deadline)
+	}
 }
 
 // readFiles feeds every packet of the files to the assembler until they
@@ -298,7 +315,7 @@ func (r *Recorder) readLive(ctx context.Context, src PacketSource) error {
 		case err == nil:
 			r.packet(dec, lt, data, ci)
 		case errors.Is(err, ErrNoPacket):
-			r.flushIdle(time.Now())
+			r.tick(time.Now())
 		case errors.Is(err, io.EOF):
 			return nil
 		default:

@@ -63,6 +63,18 @@ type Config struct {
 	// (capture time). Its unanswered requests are emitted with the
 	// response missing. Default 2m.
 	IdleTimeout time.Duration
+	// ResponseTimeout is how long (capture time) a request waits for its
+	// response; then it is emitted with the response missing (TIMEOUT),
+	// and its response, should it still come, is counted as late and
+	// skipped. Default 30s.
+	ResponseTimeout time.Duration
+	// DropUnanswered drops (and counts) requests that end without a
+	// response instead of emitting them with the response missing.
+	DropUnanswered bool
+	// OutOfOrderWait is how long reassembly holds bytes that arrived after
+	// a hole, waiting for the hole to be filled by a retransmission; then
+	// the hole is skipped and counted as a gap. Default 2s.
+	OutOfOrderWait time.Duration
 	// MaxPendingPerConn bounds the requests waiting for a response on one
 	// connection; the oldest beyond it is dropped and counted. Default 100.
 	MaxPendingPerConn int
@@ -90,9 +102,10 @@ type Recorder struct {
 	stats counters
 
 	assembler *reassembly.Assembler
-	lastFlush time.Time       // capture time of the last idle flush
-	ctx       context.Context // Run's context, for EnqueueWait
-	ending    bool            // the capture is over: pending requests are CAPTURE_ENDED
+	lastTick  time.Time          // capture time of the last tick
+	conns     map[*conn]struct{} // open connections, for response timeouts
+	ctx       context.Context    // Run's context, for EnqueueWait
+	ending    bool               // the capture is over: pending requests are CAPTURE_ENDED
 }
 
 // New validates cfg and returns a Recorder.
@@ -111,6 +124,12 @@ func New(cfg Config) (*Recorder, error) {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 2 * time.Minute
+	}
+	if cfg.ResponseTimeout <= 0 {
+		cfg.ResponseTimeout = 30 * time.Second
+	}
+	if cfg.OutOfOrderWait <= 0 {
+		cfg.OutOfOrderWait = 2 * time.Second
 	}
 	if cfg.MaxPendingPerConn <= 0 {
 		cfg.MaxPendingPerConn = 100
@@ -133,7 +152,7 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Recorder{cfg: cfg, log: cfg.Logger}
+	r := &Recorder{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
 	pool := reassembly.NewStreamPool(&streamFactory{r: r})
 	r.assembler = reassembly.NewAssembler(pool)
 	r.assembler.MaxBufferedPagesTotal = cfg.MaxBufferedPages
@@ -179,6 +198,10 @@ func (r *Recorder) logSummary(msg string) {
 
 // emit builds, encodes and hands one exchange to the sink.
 func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReason) {
+	if resp == nil && r.cfg.DropUnanswered {
+		r.drop(dropUnanswered)
+		return
+	}
 	id, err := schema.NewID()
 	if err != nil {
 		r.drop(dropEncode)
@@ -264,6 +287,8 @@ const (
 	dropPendingOverflow                          // more than MaxPendingPerConn requests waiting on a connection
 	dropUpgrade                                  // a connection that left HTTP (101 Switching Protocols, CONNECT); the rest is skipped
 	dropEncode                                   // an exchange that could not be encoded
+	dropLateResponse                             // a response that came after its request timed out
+	dropUnanswered                               // a request without a response, dropped because DropUnanswered is set
 	dropQueueFull                                // live capture: the sink's queue was full
 	dropSinkClosed                               // the run ended (or the flush timed out) while waiting for the sink
 	numDropReasons
@@ -271,7 +296,7 @@ const (
 
 var dropNames = [numDropReasons]string{
 	"decode", "mid_stream", "gap", "parse_error", "incomplete",
-	"response_without_request", "pending_overflow", "upgrade", "encode", "queue_full", "sink_closed",
+	"response_without_request", "pending_overflow", "upgrade", "encode", "late_response", "unanswered", "queue_full", "sink_closed",
 }
 
 func (d dropReason) String() string { return dropNames[d] }

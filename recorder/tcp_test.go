@@ -21,11 +21,13 @@ type seg struct {
 	data       string // payload
 	syn, fin   bool
 	rst        bool
+	wait       time.Duration // capture time passing before this segment
 }
 
 // segments plays scripted segments as packets through the recorder.
 type segments struct {
 	pkts [][]byte
+	ts   []time.Time
 	i    int
 	t0   time.Time
 }
@@ -34,9 +36,8 @@ func (s *segments) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	if s.i >= len(s.pkts) {
 		return nil, gopacket.CaptureInfo{}, io.EOF
 	}
-	p := s.pkts[s.i]
+	p, ts := s.pkts[s.i], s.ts[s.i]
 	s.i++
-	ts := s.t0.Add(time.Duration(s.i) * time.Millisecond)
 	return p, gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(p), Length: len(p)}, nil
 }
 
@@ -48,7 +49,10 @@ const clientISN, serverISN = 1000, 5000
 func build(t *testing.T, script []seg) *segments {
 	t.Helper()
 	out := &segments{t0: time.Unix(1_700_000_000, 0)}
+	now := out.t0
 	for _, sg := range script {
+		now = now.Add(time.Millisecond + sg.wait)
+		out.ts = append(out.ts, now)
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{0, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{0, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
 		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{10, 0, 0, 1}, DstIP: net.IP{10, 0, 0, 2}}
 		tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Window: 65535, SYN: sg.syn, FIN: sg.fin, RST: sg.rst, ACK: true}
@@ -173,6 +177,22 @@ func TestTCPSegments(t *testing.T) {
 			script: join(handshake, []seg{client(0, req2[:40]), client(50, req2[50:]), client(len(req2), req1), server(0, resp1)}),
 			want:   []string{"GET /one 0 "},
 			drops:  map[string]uint64{"gap": 1, "response_without_request": 1},
+		},
+		{
+			// Past OutOfOrderWait the hole is skipped, so the request is
+			// parsed before its response arrives.
+			name: "bytes lost, response after the out-of-order wait",
+			script: join(handshake, []seg{client(0, req2[:40]), client(50, req2[50:]), client(len(req2), req1),
+				{fromClient: false, off: 0, data: resp1, wait: 3 * time.Second}}),
+			want:  []string{"GET /one 200 first"},
+			drops: map[string]uint64{"gap": 1},
+		},
+		{
+			name: "response timeout, then a late response",
+			script: join(handshake, []seg{client(0, req1), {fromClient: true, off: l1, data: req2, wait: 31 * time.Second},
+				server(0, resp1), server(len(resp1), resp2)}),
+			want:  []string{"GET /one 0 ", "POST /two 201 second"},
+			drops: map[string]uint64{"late_response": 1},
 		},
 		{
 			name:   "bytes lost, then the stream goes on",
