@@ -19,11 +19,17 @@ import (
 )
 
 // runTapline runs the tapline command line in-process, exactly as main
-// does, and returns its stderr.
+// does, and returns its stderr. (Not concurrently: urfave/cli keeps
+// package-level flag state.)
 func runTapline(ctx context.Context, args ...string) (string, error) {
-	var stdout, stderr syncBuffer
-	err := newApp(&stdout, &stderr).RunContext(ctx, append([]string{"tapline"}, args...))
-	return stderr.String(), err
+	_, stderr, err := runTaplineOut(ctx, args...)
+	return stderr, err
+}
+
+func runTaplineOut(ctx context.Context, args ...string) (stdout, stderr string, err error) {
+	var o, e syncBuffer
+	err = newApp(&o, &e).RunContext(ctx, append([]string{"tapline"}, args...))
+	return o.String(), e.String(), err
 }
 
 type syncBuffer struct {

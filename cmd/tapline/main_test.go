@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -57,6 +58,35 @@ func TestUsageErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestRecordToStdout: `record --to -` prints one JSON line per exchange.
+func TestRecordToStdout(t *testing.T) {
+	out, log, err := runTaplineOut(context.Background(), "record", "--pcap", "../../recorder/testdata/loopback.pcap", "--to", "-")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 10 {
+		t.Fatalf("%d lines, want 10:\n%s", len(lines), out)
+	}
+	var first struct {
+		Request struct {
+			Method, Target string
+			Headers        [][2]string
+		}
+		Response struct {
+			Status int
+			Body   string
+		}
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if first.Request.Method != "GET" || first.Request.Target != "/users/1" || first.Response.Status != 200 ||
+		first.Response.Body != `{"id":"1","name":"user"}` || first.Request.Headers[2] != [2]string{"X-Trace", "a"} {
+		t.Fatalf("first line: %+v", first)
 	}
 }
 

@@ -16,11 +16,11 @@ import (
 	"github.com/tapline/tapline/recorder"
 )
 
-// recorderCollector exposes a recorder's and its producer's counters to
+// recorderCollector exposes a recorder's and its output's counters to
 // Prometheus, read from their Stats snapshots at scrape time.
 type recorderCollector struct {
-	rec  *recorder.Recorder
-	prod *kafkaio.Producer
+	rec *recorder.Recorder
+	out interface{ Stats() kafkaio.ProducerStats }
 }
 
 var (
@@ -31,8 +31,8 @@ var (
 	descExchanges   = prometheus.NewDesc("tapline_recorder_exchanges_total", "Exchanges handed to the output.", nil, nil)
 	descMissing     = prometheus.NewDesc("tapline_recorder_responses_missing_total", "Exchanges emitted without a response.", nil, nil)
 	descDrops       = prometheus.NewDesc("tapline_recorder_drops_total", "What did not become an exchange, by reason (see the README).", []string{"reason"}, nil)
-	descPublished   = prometheus.NewDesc("tapline_publish_records_total", "Records given to the Kafka producer, by outcome.", []string{"outcome"}, nil)
-	descQueued      = prometheus.NewDesc("tapline_publish_queue_records", "Records waiting in the producer queue.", nil, nil)
+	descPublished   = prometheus.NewDesc("tapline_publish_records_total", "Records given to the output (Kafka or JSON lines), by outcome.", []string{"outcome"}, nil)
+	descQueued      = prometheus.NewDesc("tapline_publish_queue_records", "Records waiting in the output queue.", nil, nil)
 )
 
 func (c recorderCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -51,7 +51,7 @@ func (c recorderCollector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range s.Drops {
 		counter(descDrops, n, reason)
 	}
-	p := c.prod.Stats()
+	p := c.out.Stats()
 	counter(descPublished, p.Published, "published")
 	counter(descPublished, p.Failed, "failed")
 	counter(descPublished, p.Dropped, "dropped")

@@ -33,7 +33,7 @@ func TestRecorderMetrics(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, err := serveMetrics(ctx, "127.0.0.1:0", recorderCollector{rec: rec, prod: prod})
+	addr, err := serveMetrics(ctx, "127.0.0.1:0", recorderCollector{rec: rec, out: prod})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestRecorderMetrics(t *testing.T) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
 	}
-	if _, err := serveMetrics(ctx, addr, recorderCollector{rec: rec, prod: prod}); err == nil {
+	if _, err := serveMetrics(ctx, addr, recorderCollector{rec: rec, out: prod}); err == nil {
 		t.Error("a second server on a taken port started")
 	}
 }

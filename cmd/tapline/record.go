@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/recorder"
 	"github.com/tapline/tapline/recorder/live"
 )
@@ -28,10 +29,12 @@ func recordCommand() *cli.Command {
 			&cli.BoolFlag{Name: "promisc", Usage: "live capture: also capture traffic not addressed to this host"},
 			&cli.DurationFlag{Name: "stats-interval", Value: 30 * time.Second, Usage: "live capture: how often to log a summary line of the counters"},
 			&cli.StringSliceFlag{Name: "pcap", Usage: "pcap or pcapng file to read; repeat for several files, read in order; - reads stdin"},
-			&cli.StringFlag{Name: "to", Usage: "where exchanges go: kafka://host:9092/topic (the topic must exist)"},
+			&cli.StringFlag{Name: "to", Usage: "where exchanges go: kafka://host:9092/topic (the topic must exist), or - for JSON lines on stdout"},
 			&cli.StringFlag{Name: "name", Usage: "recorder name stored in every exchange (default: the host name)"},
 			&cli.IntFlag{Name: "body-cap", Value: 1 << 20, Usage: "bytes of each body to keep; longer bodies are cut and flagged truncated"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "close a connection idle this long (capture time) and emit its unanswered requests"},
+			&cli.DurationFlag{Name: "response-timeout", Value: 30 * time.Second, Usage: "emit a request with its response marked missing after waiting this long (capture time)"},
+			&cli.BoolFlag{Name: "drop-unanswered", Usage: "drop (and count) requests that never got a response instead of emitting them"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on this address at /metrics, e.g. :9464 (default: off)"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "at the end, how long to wait for Kafka to take what is still queued"},
 		}),
@@ -39,17 +42,19 @@ func recordCommand() *cli.Command {
 			if (len(c.StringSlice("pcap")) == 0) == (c.String("iface") == "") {
 				return usageError("give either --iface (live capture) or --pcap FILE")
 			}
-			prod, err := producerFor("to", c.String("to"))
+			out, err := recordOutput(c)
 			if err != nil {
 				return err
 			}
 			cfg := recorder.Config{
-				PcapFiles:     c.StringSlice("pcap"),
-				Sink:          prod,
-				Name:          c.String("name"),
-				BodyCap:       c.Int("body-cap"),
-				IdleTimeout:   c.Duration("idle-timeout"),
-				StatsInterval: c.Duration("stats-interval"),
+				PcapFiles:       c.StringSlice("pcap"),
+				Sink:            out,
+				Name:            c.String("name"),
+				BodyCap:         c.Int("body-cap"),
+				IdleTimeout:     c.Duration("idle-timeout"),
+				ResponseTimeout: c.Duration("response-timeout"),
+				DropUnanswered:  c.Bool("drop-unanswered"),
+				StatsInterval:   c.Duration("stats-interval"),
 			}
 			if iface := c.String("iface"); iface != "" {
 				src, err := live.Open(live.Config{
@@ -68,15 +73,15 @@ func recordCommand() *cli.Command {
 				return usageError("%v", err)
 			}
 			if addr := c.String("metrics-addr"); addr != "" {
-				if _, err := serveMetrics(c.Context, addr, recorderCollector{rec: rec, prod: prod}); err != nil {
+				if _, err := serveMetrics(c.Context, addr, recorderCollector{rec: rec, out: out}); err != nil {
 					return err
 				}
 			}
 			runErr := rec.Run(c.Context)
 			drainCtx, cancel := context.WithTimeout(context.Background(), c.Duration("drain-timeout"))
 			defer cancel()
-			closeErr := prod.Close(drainCtx)
-			ps := prod.Stats()
+			closeErr := out.Close(drainCtx)
+			ps := out.Stats()
 			slog.Info("published", "to", c.String("to"), "published", ps.Published, "failed", ps.Failed, "dropped", ps.Dropped)
 			switch {
 			case runErr != nil:
@@ -87,4 +92,18 @@ func recordCommand() *cli.Command {
 			return closeErr
 		},
 	}
+}
+
+// output is where record sends exchanges: Kafka or JSON lines.
+type output interface {
+	recorder.Sink
+	Close(ctx context.Context) error
+	Stats() kafkaio.ProducerStats
+}
+
+func recordOutput(c *cli.Context) (output, error) {
+	if c.String("to") == "-" {
+		return newJSONLines(c.App.Writer, 10000), nil
+	}
+	return producerFor("to", c.String("to"))
 }
