@@ -19,10 +19,7 @@ type streamFactory struct {
 }
 
 func (f *streamFactory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
-	c := &conn{
-		r:   f.r,
-		key: netFlow.String() + " " + tcpFlow.String(),
-	}
+	c := &conn{r: f.r}
 	// The first packet's direction is reassembly's ClientToServer; which
 	// side really is the client is decided by what it sends (a request
 	// line), so connections seen mid-stream work too.
@@ -46,7 +43,7 @@ func endpoint(ip, port gopacket.Endpoint) *schema.Endpoint {
 // requests that wait for their responses, in order.
 type conn struct {
 	r        *Recorder
-	key      string
+	session  string              // "client->server", the default session key; set by sessionKey
 	ends     [2]*schema.Endpoint // [0] sent the first packet seen
 	halves   [2]*half
 	pending  []*message // requests without a response yet, oldest first
@@ -262,6 +259,15 @@ func (c *conn) dropOnce(reason dropReason) {
 		c.skipped = true
 		c.r.drop(reason)
 	}
+}
+
+// sessionKey is the connection as "client->server", computed once.
+func (c *conn) sessionKey() string {
+	if c.session == "" {
+		cl, sv := c.client(), c.server()
+		c.session = cl.Ip + ":" + strconv.Itoa(int(cl.Port)) + "->" + sv.Ip + ":" + strconv.Itoa(int(sv.Port))
+	}
+	return c.session
 }
 
 // client and server return the endpoints once roles are known.

@@ -76,8 +76,9 @@ type parser struct {
 	onSkip func(reason string)
 
 	state     parseState
-	lineStart bool // in stateResync: buf[0] begins a line
-	buf       []byte
+	lineStart bool   // in stateResync: buf[0] begins a line
+	buf       []byte // unconsumed bytes: the caller's data (during feed) or own
+	own       []byte // storage for bytes kept between feeds
 	cur       *message
 	bodyLeft  int64
 }
@@ -87,15 +88,29 @@ func (p *parser) feed(data []byte, ts time.Time) {
 	if p.state == stateOpaque || len(data) == 0 {
 		return
 	}
-	p.buf = append(p.buf, data...)
+	// Parse straight from data when nothing is buffered (the common case:
+	// a segment holds whole messages); only an unfinished tail is copied.
+	// Everything a message keeps is copied out of buf (strings, body).
+	borrowed := len(p.buf) == 0
+	if borrowed {
+		p.buf = data
+	} else {
+		p.buf = append(p.buf, data...)
+	}
 	if p.cur != nil {
 		p.cur.last = ts
 	}
 	for p.step(ts) {
 	}
-	// Keep the buffer from holding a large consumed prefix.
-	if len(p.buf) == 0 && cap(p.buf) > 1<<20 {
+	switch {
+	case borrowed && len(p.buf) > 0:
+		p.own = append(p.own[:0], p.buf...)
+		p.buf = p.own
+	case len(p.buf) == 0:
 		p.buf = nil
+		if cap(p.own) > 1<<20 {
+			p.own = nil // do not hold on to a large buffer
+		}
 	}
 }
 
@@ -179,7 +194,7 @@ func (p *parser) step(ts time.Time) bool {
 			p.finish()
 			return true
 		}
-		if name, value, ok := splitHeader(line); ok {
+		if name, value, ok := splitHeader(string(line)); ok {
 			p.cur.headers = append(p.cur.headers, &schema.Header{Name: name, Value: value})
 		}
 		return true
@@ -408,34 +423,47 @@ func (p *parser) lineTooLong() bool {
 // parseHead parses a start line and header block (ending in an empty line)
 // and decides how the body is framed.
 func (p *parser) parseHead(head []byte) (*message, framing, error) {
-	lines := strings.Split(strings.TrimRight(string(head), "\r\n"), "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSuffix(lines[i], "\r")
-	}
+	// One string for the whole block: start line fields, header names and
+	// values are substrings of it.
+	block := strings.TrimRight(string(head), "\r\n")
+	first, rest, _ := strings.Cut(block, "\n")
+	first = strings.TrimSuffix(first, "\r")
 	m := &message{}
 	if p.response {
-		proto, rest, _ := strings.Cut(lines[0], " ")
+		proto, rest, _ := strings.Cut(first, " ")
 		code, reason, _ := strings.Cut(rest, " ")
 		status, err := strconv.Atoi(code)
 		if !isHTTP1(proto) || len(code) != 3 || err != nil || status < 100 {
-			return nil, 0, fmt.Errorf("%w: bad status line %q", errParse, clip([]byte(lines[0]), 40))
+			return nil, 0, fmt.Errorf("%w: bad status line %q", errParse, clip([]byte(first), 40))
 		}
 		m.proto, m.status, m.reason = proto, status, reason
 	} else {
-		parts := strings.Split(lines[0], " ")
-		if len(parts) != 3 || !isMethod(parts[0]) || parts[1] == "" || !isHTTP1(parts[2]) {
-			return nil, 0, fmt.Errorf("%w: bad request line %q", errParse, clip([]byte(lines[0]), 40))
+		method, rest, _ := strings.Cut(first, " ")
+		target, proto, _ := strings.Cut(rest, " ")
+		if !isMethod(method) || target == "" || !isHTTP1(proto) {
+			return nil, 0, fmt.Errorf("%w: bad request line %q", errParse, clip([]byte(first), 40))
 		}
-		m.method, m.target, m.proto = parts[0], parts[1], parts[2]
+		m.method, m.target, m.proto = method, target, proto
+	}
+	if rest != "" {
+		// One allocation for all headers of the message.
+		store := make([]schema.Header, 0, strings.Count(rest, "\n")+1)
+		m.headers = make([]*schema.Header, 0, cap(store))
+		for rest != "" {
+			var l string
+			l, rest, _ = strings.Cut(rest, "\n")
+			name, value, ok := splitHeader(strings.TrimSuffix(l, "\r"))
+			if !ok {
+				return nil, 0, fmt.Errorf("%w: bad header line %q", errParse, clip([]byte(l), 40))
+			}
+			store = append(store, schema.Header{Name: name, Value: value})
+			m.headers = append(m.headers, &store[len(store)-1])
+		}
 	}
 	var length int64 = -1
 	var isChunked bool
-	for _, l := range lines[1:] {
-		name, value, ok := splitHeader([]byte(l))
-		if !ok {
-			return nil, 0, fmt.Errorf("%w: bad header line %q", errParse, clip([]byte(l), 40))
-		}
-		m.headers = append(m.headers, &schema.Header{Name: name, Value: value})
+	for _, h := range m.headers {
+		name, value := h.Name, h.Value
 		switch {
 		case strings.EqualFold(name, "Content-Length"):
 			n, err := strconv.ParseInt(value, 10, 64)
@@ -488,12 +516,12 @@ func headerEnd(b []byte) int {
 	}
 }
 
-func splitHeader(line []byte) (name, value string, ok bool) {
-	n, v, found := bytes.Cut(line, []byte(":"))
-	if !found || len(n) == 0 || !isToken(string(n)) {
+func splitHeader(line string) (name, value string, ok bool) {
+	n, v, found := strings.Cut(line, ":")
+	if !found || !isToken(n) {
 		return "", "", false
 	}
-	return string(n), string(bytes.Trim(v, " \t")), true
+	return n, strings.Trim(v, " \t"), true
 }
 
 // plausibleStart reports whether b may begin a request or status line,

@@ -17,7 +17,6 @@ package recorder
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
@@ -205,13 +204,13 @@ func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReaso
 	id, err := schema.NewID()
 	if err != nil {
 		r.drop(dropEncode)
-		r.log.Error("emitting exchange", "conn", c.key, "err", err)
+		r.log.Error("emitting exchange", "conn", c.sessionKey(), "err", err)
 		return
 	}
 	client, server := c.client(), c.server()
 	ex := &schema.Exchange{
 		Id:         id,
-		SessionKey: fmt.Sprintf("%s:%d->%s:%d", client.Ip, client.Port, server.Ip, server.Port),
+		SessionKey: c.sessionKey(),
 		Client:     client,
 		Server:     server,
 		Times: &schema.CaptureTimes{
@@ -237,7 +236,7 @@ func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReaso
 	value, headers, err := schema.EncodeExchange(ex)
 	if err != nil {
 		r.drop(dropEncode)
-		r.log.Error("encoding exchange", "conn", c.key, "err", err)
+		r.log.Error("encoding exchange", "conn", c.sessionKey(), "err", err)
 		return
 	}
 	rec := stream.Record{Key: []byte(ex.SessionKey), Value: value, Headers: headers, Time: req.first}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/tapline/tapline/internal/stream"
 )
 
 // seg is one TCP segment of a scripted connection: from the client (c) or
@@ -226,4 +228,48 @@ func TestTCPSegments(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkRecordSmallExchanges runs the whole recorder (decode,
+// reassembly, parse, pair, encode) over 1000 small JSON exchanges on one
+// keep-alive connection; ns/op is per exchange.
+func BenchmarkRecordSmallExchanges(b *testing.B) {
+	const n = 1000
+	req := "GET /api/users/12345?fields=name,email HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench/1.0\r\nAccept: application/json\r\nX-Request-Id: 0f8e7d6c\r\n\r\n"
+	resp := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Sat, 28 Nov 2026 05:00:00 GMT\r\nContent-Length: 61\r\n\r\n{\"id\":12345,\"name\":\"Ada Lovelace\",\"email\":\"ada@example.com\"}\n"
+	script := append([]seg{}, handshake...)
+	for i := 0; i < n; i++ {
+		script = append(script, client(i*len(req), req), server(i*len(resp), resp))
+	}
+	t := &testing.T{}
+	src := build(t, script)
+	var bytes int64
+	for _, p := range src.pkts {
+		bytes += int64(len(p))
+	}
+	b.SetBytes(bytes / n)
+	b.ReportAllocs()
+	for b.Loop() {
+		src.i = 0
+		r, err := New(Config{Live: src, Sink: &countSink{}, Logger: quietLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if got := r.Stats().Exchanges; got != n {
+			b.Fatalf("%d exchanges", got)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/exchange")
+}
+
+// countSink only counts.
+type countSink struct{ n int }
+
+func (s *countSink) Enqueue(stream.Record) bool { s.n++; return true }
+func (s *countSink) EnqueueWait(_ context.Context, r stream.Record) error {
+	s.Enqueue(r)
+	return nil
 }

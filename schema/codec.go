@@ -108,10 +108,19 @@ func encode(name string, m proto.Message) ([]byte, []RecordHeader, error) {
 		return nil, nil, fmt.Errorf("encoding %s: %w", name, err)
 	}
 	return b, []RecordHeader{
-		{Key: HeaderSchema, Value: []byte(name)},
-		{Key: HeaderVersion, Value: []byte(Version)},
+		{Key: HeaderSchema, Value: schemaNameBytes[name]},
+		{Key: HeaderVersion, Value: versionBytes},
 	}, nil
 }
+
+// Header values shared by every encoded record; never modified.
+var (
+	versionBytes    = []byte(Version)
+	schemaNameBytes = map[string][]byte{
+		SchemaExchange:     []byte(SchemaExchange),
+		SchemaReplayResult: []byte(SchemaReplayResult),
+	}
+)
 
 func decode(name string, value []byte, headers []RecordHeader, m proto.Message) error {
 	var gotName, gotVersion string
