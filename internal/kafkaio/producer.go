@@ -107,7 +107,7 @@ type Producer struct {
 	cfg       ProducerConfig
 	transport *kafka.Transport
 	w         *kafka.Writer
-	queue chan stream.Record
+	queue     chan stream.Record
 
 	published, failed, dropped atomic.Uint64
 
