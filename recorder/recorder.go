@@ -62,6 +62,20 @@ type Config struct {
 	// (capture time). Its unanswered requests are emitted with the
 	// response missing. Default 2m.
 	IdleTimeout time.Duration
+	// Filter keeps only the requests it matches (methods, hosts, paths).
+	// Default nil: all.
+	Filter *Filter
+	// SessionKey derives the session key (the Kafka key) from the request,
+	// e.g. from a header or cookie; see ParseSessionKey. Default nil: the
+	// client connection ("ip:port->ip:port"), also used when a request does
+	// not carry the key.
+	SessionKey SessionKeyFunc
+	// Sampler keeps a share of the exchanges, at random or consistently by
+	// session key; see NewSampler. Default nil: all.
+	Sampler *Sampler
+	// Redactor replaces secrets with keyed pseudonyms before an exchange
+	// leaves the recorder. Default nil: nothing is redacted.
+	Redactor *Redactor
 	// ResponseTimeout is how long (capture time) a request waits for its
 	// response; then it is emitted with the response missing (TIMEOUT),
 	// and its response, should it still come, is counted as late and
@@ -192,13 +206,22 @@ func (r *Recorder) Run(ctx context.Context) error {
 func (r *Recorder) logSummary(msg string) {
 	s := r.Stats()
 	r.log.Info(msg, "packets", s.Packets, "bytes", s.Bytes, "kernel_drops", s.KernelDrops, "connections", s.Connections,
-		"exchanges", s.Exchanges, "responses_missing", s.ResponsesMissing, "drops", s.Drops)
+		"exchanges", s.Exchanges, "responses_missing", s.ResponsesMissing,
+		"filtered", s.Filtered, "sampled_out", s.SampledOut, "redacted_values", s.Redacted, "drops", s.Drops)
 }
 
 // emit builds, encodes and hands one exchange to the sink.
 func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReason) {
 	if resp == nil && r.cfg.DropUnanswered {
 		r.drop(dropUnanswered)
+		return
+	}
+	request := &schema.Request{
+		Method: req.method, Target: req.target, Proto: req.proto, Host: requestHost(req),
+		Headers: req.headers, Body: req.body, BodyTruncated: req.truncated, BodySize: req.bodySize,
+	}
+	if !r.cfg.Filter.Keep(request) {
+		r.stats.filtered.Add(1)
 		return
 	}
 	id, err := schema.NewID()
@@ -217,10 +240,7 @@ func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReaso
 			RequestFirstByteUnixNano: unixNano(req.first),
 			RequestLastByteUnixNano:  unixNano(req.last),
 		},
-		Request: &schema.Request{
-			Method: req.method, Target: req.target, Proto: req.proto, Host: requestHost(req),
-			Headers: req.headers, Body: req.body, BodyTruncated: req.truncated, BodySize: req.bodySize,
-		},
+		Request:  request,
 		Recorder: r.cfg.Name,
 	}
 	if resp != nil {
@@ -232,6 +252,18 @@ func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReaso
 		}}
 	} else {
 		ex.Original = &schema.Exchange_ResponseMissing{ResponseMissing: &schema.ResponseMissing{Reason: missing}}
+	}
+	// Nothing leaves the host unredacted. The session key is taken after
+	// redaction: a redacted cookie keys by its pseudonym.
+	r.stats.redacted.Add(uint64(r.cfg.Redactor.Apply(ex)))
+	if r.cfg.SessionKey != nil {
+		if key, ok := r.cfg.SessionKey(ex.Request); ok {
+			ex.SessionKey = key
+		}
+	}
+	if !r.cfg.Sampler.Keep(ex.SessionKey) {
+		r.stats.sampledOut.Add(1)
+		return
 	}
 	value, headers, err := schema.EncodeExchange(ex)
 	if err != nil {
@@ -302,6 +334,7 @@ func (d dropReason) String() string { return dropNames[d] }
 
 type counters struct {
 	packets, bytes, kernelDrops, connections, exchanges, responsesMissing atomic.Uint64
+	filtered, sampledOut, redacted                                        atomic.Uint64
 	fileRead, fileTotal                                                   atomic.Int64
 	drops                                                                 [numDropReasons]atomic.Uint64
 }
@@ -315,6 +348,9 @@ type Stats struct {
 	Connections      uint64 // TCP connections that carried payload
 	Exchanges        uint64 // exchanges handed to the sink
 	ResponsesMissing uint64 // of those, emitted without a response
+	Filtered         uint64 // exchanges left out by the Filter (not a loss: asked for)
+	SampledOut       uint64 // exchanges left out by the Sampler (not a loss: asked for)
+	Redacted         uint64 // values replaced by pseudonyms
 	// Drops counts, by reason, what did not become an exchange; see the
 	// dropReason constants for what each reason means. Upgrade counts
 	// connections, not exchanges: the upgrading exchange itself is emitted.
@@ -333,6 +369,9 @@ func (r *Recorder) Stats() Stats {
 		Connections:      r.stats.connections.Load(),
 		Exchanges:        r.stats.exchanges.Load(),
 		ResponsesMissing: r.stats.responsesMissing.Load(),
+		Filtered:         r.stats.filtered.Load(),
+		SampledOut:       r.stats.sampledOut.Load(),
+		Redacted:         r.stats.redacted.Load(),
 		Drops:            make(map[string]uint64, numDropReasons),
 		FileBytesRead:    r.stats.fileRead.Load(),
 		FileBytesTotal:   r.stats.fileTotal.Load(),

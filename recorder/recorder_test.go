@@ -232,3 +232,68 @@ func headerValues(hs []*schema.Header, name string) []string {
 }
 
 func equal(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") }
+
+// TestFilterSampleRedact runs the loopback fixture through the capture-time
+// filter, sampling, session keys and redaction.
+func TestFilterSampleRedact(t *testing.T) {
+	onlyGET, err := NewFilter(FilterConfig{AllowMethods: []string{"GET"}, DenyPaths: []string{"^/big$"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redactor, err := NewRedactor(RedactConfig{Key: []byte("0123456789abcdef-test-key"), Headers: []string{"X-Trace"}, QueryParams: []string{"verbose"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byTrace, err := ParseSessionKey("header:X-Trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, err := NewSampler("0%")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sink := &memSink{}
+	r, err := New(Config{PcapFiles: []string{"testdata/loopback.pcap"}, Sink: sink, Logger: quietLogger(),
+		Filter: onlyGET, Redactor: redactor, SessionKey: byTrace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.exchanges(t)
+	st := r.Stats()
+	// 10 exchanges: POST, HEAD and DELETE are not GET, /big is denied.
+	if len(got) != 6 || st.Filtered != 4 || st.Exchanges != 6 {
+		t.Fatalf("%d exchanges, stats %+v", len(got), st)
+	}
+	for _, e := range got {
+		if e.Request.Method != "GET" || e.Request.Target == "/big" {
+			t.Errorf("filter let through %s %s", e.Request.Method, e.Request.Target)
+		}
+		if strings.Contains(e.Request.Target, "verbose=1") {
+			t.Errorf("query parameter not redacted: %s", e.Request.Target)
+		}
+	}
+	first := got[0]
+	traces := headerValues(first.Request.Headers, "X-Trace")
+	if len(traces) != 2 || traces[0] == "a" || traces[1] == "b" || traces[0] == traces[1] || !strings.HasPrefix(traces[0], "tap_") {
+		t.Errorf("X-Trace not redacted to distinct pseudonyms: %q", traces)
+	}
+	if first.SessionKey != traces[0] {
+		t.Errorf("session key %q, want the (redacted) first X-Trace %q", first.SessionKey, traces[0])
+	}
+	if st.Redacted == 0 {
+		t.Errorf("no redactions counted: %+v", st)
+	}
+
+	sink = &memSink{}
+	r, _ = New(Config{PcapFiles: []string{"testdata/loopback.pcap"}, Sink: sink, Logger: quietLogger(), Sampler: none})
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); len(sink.recs) != 0 || st.SampledOut != 10 {
+		t.Fatalf("0%% sample: %d exchanges, stats %+v", len(sink.recs), st)
+	}
+}

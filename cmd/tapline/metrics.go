@@ -30,6 +30,8 @@ var (
 	descConns       = prometheus.NewDesc("tapline_recorder_connections_total", "TCP connections that carried payload.", nil, nil)
 	descExchanges   = prometheus.NewDesc("tapline_recorder_exchanges_total", "Exchanges handed to the output.", nil, nil)
 	descMissing     = prometheus.NewDesc("tapline_recorder_responses_missing_total", "Exchanges emitted without a response.", nil, nil)
+	descLeftOut     = prometheus.NewDesc("tapline_recorder_left_out_total", "Exchanges left out on purpose, by rule: filter or sample.", []string{"rule"}, nil)
+	descRedacted    = prometheus.NewDesc("tapline_recorder_redacted_values_total", "Values replaced by pseudonyms before leaving the host.", nil, nil)
 	descDrops       = prometheus.NewDesc("tapline_recorder_drops_total", "What did not become an exchange, by reason (see the README).", []string{"reason"}, nil)
 	descPublished   = prometheus.NewDesc("tapline_publish_records_total", "Records given to the output (Kafka or JSON lines), by outcome.", []string{"outcome"}, nil)
 	descQueued      = prometheus.NewDesc("tapline_publish_queue_records", "Records waiting in the output queue.", nil, nil)
@@ -48,6 +50,9 @@ func (c recorderCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descConns, s.Connections)
 	counter(descExchanges, s.Exchanges)
 	counter(descMissing, s.ResponsesMissing)
+	counter(descLeftOut, s.Filtered, "filter")
+	counter(descLeftOut, s.SampledOut, "sample")
+	counter(descRedacted, s.Redacted)
 	for reason, n := range s.Drops {
 		counter(descDrops, n, reason)
 	}

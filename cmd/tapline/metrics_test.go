@@ -50,6 +50,7 @@ func TestRecorderMetrics(t *testing.T) {
 		`tapline_recorder_drops_total{reason="parse_error"} 0`,
 		`tapline_recorder_drops_total{reason="queue_full"} 0`,
 		"tapline_recorder_kernel_drops_total 0",
+		`tapline_recorder_left_out_total{rule="filter"} 0`,
 		`tapline_publish_records_total{outcome="published"} 0`,
 	} {
 		if !strings.Contains(string(body), want+"\n") {

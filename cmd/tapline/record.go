@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -35,6 +37,19 @@ func recordCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "close a connection idle this long (capture time) and emit its unanswered requests"},
 			&cli.DurationFlag{Name: "response-timeout", Value: 30 * time.Second, Usage: "emit a request with its response marked missing after waiting this long (capture time)"},
 			&cli.BoolFlag{Name: "drop-unanswered", Usage: "drop (and count) requests that never got a response instead of emitting them"},
+			&cli.StringFlag{Name: "session-key", Value: "connection", Usage: "what keys a session (and its Kafka partition): connection, header:NAME or cookie:NAME"},
+			&cli.StringFlag{Name: "sample", Usage: "keep a share of exchanges: 10% at random, or 10%:session to keep the same sessions every run (default: all)"},
+			&cli.StringSliceFlag{Name: "allow-method", Usage: "record only these HTTP methods; repeat for several"},
+			&cli.StringSliceFlag{Name: "deny-method", Usage: "do not record these HTTP methods; repeat for several"},
+			&cli.StringSliceFlag{Name: "allow-host", Usage: "record only requests for these hosts (Host header, port ignored); repeat for several"},
+			&cli.StringSliceFlag{Name: "deny-host", Usage: "do not record requests for these hosts; repeat for several"},
+			&cli.StringSliceFlag{Name: "allow-path", Usage: "record only request paths matching this regexp; repeat for several"},
+			&cli.StringSliceFlag{Name: "deny-path", Usage: "do not record request paths matching this regexp; repeat for several"},
+			&cli.BoolFlag{Name: "redact-preset", Usage: "redact Authorization, Proxy-Authorization, Cookie, Set-Cookie and X-Api-Key values"},
+			&cli.StringSliceFlag{Name: "redact-header", Usage: "redact the values of this header (request and response); repeat for several"},
+			&cli.StringSliceFlag{Name: "redact-query", Usage: "redact the values of this query parameter; repeat for several"},
+			&cli.StringSliceFlag{Name: "redact-json", Usage: "redact this JSON body field, by path (password, user.token, items[*].card, *.secret); repeat"},
+			&cli.StringFlag{Name: "redact-key-file", Usage: "file holding the HMAC key (>= 16 bytes) for redaction pseudonyms; or set TAPLINE_RECORD_REDACT_KEY"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on this address at /metrics, e.g. :9464 (default: off)"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "at the end, how long to wait for Kafka to take what is still queued"},
 		}),
@@ -55,6 +70,9 @@ func recordCommand() *cli.Command {
 				ResponseTimeout: c.Duration("response-timeout"),
 				DropUnanswered:  c.Bool("drop-unanswered"),
 				StatsInterval:   c.Duration("stats-interval"),
+			}
+			if err := captureRules(c, &cfg); err != nil {
+				return err
 			}
 			if iface := c.String("iface"); iface != "" {
 				src, err := live.Open(live.Config{
@@ -106,4 +124,45 @@ func recordOutput(c *cli.Context) (output, error) {
 		return newJSONLines(c.App.Writer, 10000), nil
 	}
 	return producerFor("to", c.String("to"))
+}
+
+// captureRules compiles the filter, sampling, session key and redaction
+// flags into cfg; a bad rule is refused before anything is captured.
+func captureRules(c *cli.Context, cfg *recorder.Config) error {
+	var err error
+	if cfg.Filter, err = recorder.NewFilter(recorder.FilterConfig{
+		AllowMethods: c.StringSlice("allow-method"), DenyMethods: c.StringSlice("deny-method"),
+		AllowHosts: c.StringSlice("allow-host"), DenyHosts: c.StringSlice("deny-host"),
+		AllowPaths: c.StringSlice("allow-path"), DenyPaths: c.StringSlice("deny-path"),
+	}); err != nil {
+		return usageError("%v", err)
+	}
+	if cfg.Sampler, err = recorder.NewSampler(c.String("sample")); err != nil {
+		return usageError("--sample: %v", err)
+	}
+	if cfg.SessionKey, err = recorder.ParseSessionKey(c.String("session-key")); err != nil {
+		return usageError("--session-key: %v", err)
+	}
+	rc := recorder.RedactConfig{
+		Preset: c.Bool("redact-preset"), Headers: c.StringSlice("redact-header"),
+		QueryParams: c.StringSlice("redact-query"), JSONFields: c.StringSlice("redact-json"),
+	}
+	if rc.Preset || len(rc.Headers)+len(rc.QueryParams)+len(rc.JSONFields) > 0 {
+		// The key is a secret: only from a file or the environment, never
+		// a flag value (it would show in ps and shell history).
+		switch path := c.String("redact-key-file"); {
+		case path != "":
+			key, err := os.ReadFile(path)
+			if err != nil {
+				return usageError("--redact-key-file: %v", err)
+			}
+			rc.Key = []byte(strings.TrimSpace(string(key)))
+		default:
+			rc.Key = []byte(os.Getenv("TAPLINE_RECORD_REDACT_KEY"))
+		}
+	}
+	if cfg.Redactor, err = recorder.NewRedactor(rc); err != nil {
+		return usageError("%v", err)
+	}
+	return nil
 }
