@@ -19,7 +19,12 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:18080", "address of the production server")
+	feat := flag.Bool("features", false, "drive the raw protocol-feature scenarios instead (features.go)")
 	flag.Parse()
+	if *feat {
+		features(*addr)
+		return
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
