@@ -160,6 +160,13 @@ func firstLayer(lt layers.LinkType, data []byte) (gopacket.LayerType, bool) {
 		return layers.LayerTypeLinuxSLL, true
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		return layers.LayerTypeLoopback, true
+	case linkTypeLinuxSLL2:
+		// gopacket has no SLL2 layer: tcpPacket strips its fixed header
+		// and decodes the rest as raw IP.
+		if len(data) > sll2HeaderLen && data[sll2HeaderLen]>>4 == 6 {
+			return layers.LayerTypeIPv6, true
+		}
+		return layers.LayerTypeIPv4, true
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12:
 		if len(data) > 0 && data[0]>>4 == 6 {
 			return layers.LayerTypeIPv6, true
@@ -169,11 +176,27 @@ func firstLayer(lt layers.LinkType, data []byte) (gopacket.LayerType, bool) {
 	return 0, false
 }
 
+// Linux cooked capture v2 (LINKTYPE_LINUX_SLL2, 276; `tcpdump -i any` on
+// newer libpcap) puts a 20-byte header before the network layer.
+// gopacket v1.1.19 keeps link types in a uint8, so both pcapgo and
+// gopacket/pcap report 276 as 276&0xff = 20, a value no other link type
+// uses (LINKTYPE 20 is unassigned).
+const (
+	linkTypeLinuxSLL2 = layers.LinkType(276 & 0xff)
+	sll2HeaderLen     = 20
+)
+
 // tcpPacket decodes data; ok is false for anything but TCP over IP.
 func (d *decoder) tcpPacket(lt layers.LinkType, data []byte) (netFlow gopacket.Flow, tcp *layers.TCP, ok bool) {
 	first, known := firstLayer(lt, data)
 	if !known {
 		return gopacket.Flow{}, nil, false
+	}
+	if lt == linkTypeLinuxSLL2 {
+		if len(data) <= sll2HeaderLen {
+			return gopacket.Flow{}, nil, false
+		}
+		data = data[sll2HeaderLen:]
 	}
 	if err := d.parsers[first].DecodeLayers(data, &d.decoded); err != nil {
 		var unsupported gopacket.UnsupportedLayerType

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 
 	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/schema"
@@ -353,6 +358,121 @@ func TestFeaturesCapture(t *testing.T) {
 	for reason, n := range st.Drops {
 		if reason != "upgrade" && n != 0 {
 			t.Errorf("drop %s = %d", reason, n)
+		}
+	}
+}
+
+// TestLinkTypes re-frames the loopback capture in every supported link
+// type (and as pcapng) and expects the same 10 exchanges from each.
+func TestLinkTypes(t *testing.T) {
+	in, err := os.Open("testdata/loopback.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	pr, err := pcapgo.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type packet struct {
+		ci   gopacket.CaptureInfo
+		data []byte // Ethernet frame
+	}
+	var pkts []packet
+	for {
+		data, ci, err := pr.ReadPacketData()
+		if err != nil {
+			break
+		}
+		pkts = append(pkts, packet{ci, data})
+	}
+	const ethLen = 14
+	sll2 := func(ip []byte) []byte {
+		h := make([]byte, 20, 20+len(ip))
+		h[0], h[1] = 0x08, 0x00 // protocol: IPv4
+		h[9] = 4                // ARPHRD_LOOPBACK (772) low byte; not checked
+		return append(h, ip...)
+	}
+	sll1 := func(ip []byte) []byte {
+		h := make([]byte, 16, 16+len(ip))
+		h[14], h[15] = 0x08, 0x00
+		return append(h, ip...)
+	}
+	null := func(ip []byte) []byte { return append([]byte{2, 0, 0, 0}, ip...) } // AF_INET, little-endian
+	vlan := func(eth []byte) []byte {
+		out := append([]byte{}, eth[:12]...)
+		out = append(out, 0x81, 0x00, 0x00, 0x07) // 802.1Q, VLAN 7
+		return append(out, eth[12:]...)
+	}
+	cases := []struct {
+		name     string
+		linkType uint32
+		frame    func(eth []byte) []byte
+		ng       bool
+	}{
+		{"ethernet pcapng", 1, func(e []byte) []byte { return e }, true},
+		{"ethernet with VLAN tag", 1, vlan, false},
+		{"raw IP", 101, func(e []byte) []byte { return e[ethLen:] }, false},
+		{"Linux SLL", 113, func(e []byte) []byte { return sll1(e[ethLen:]) }, false},
+		{"Linux SLL2", 276, func(e []byte) []byte { return sll2(e[ethLen:]) }, false},
+		{"BSD null loopback", 0, func(e []byte) []byte { return null(e[ethLen:]) }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.pcap")
+			writeCapture(t, path, tc.linkType, tc.ng, len(pkts), func(i int) (gopacket.CaptureInfo, []byte) {
+				frame := tc.frame(pkts[i].data)
+				ci := pkts[i].ci
+				ci.CaptureLength, ci.Length = len(frame), len(frame)
+				return ci, frame
+			})
+			sink := &memSink{}
+			st := record(t, sink, path)
+			if st.Exchanges != 10 || st.Drops["decode"] != 0 {
+				t.Fatalf("stats %+v, want 10 exchanges and no decode drops", st)
+			}
+		})
+	}
+}
+
+// writeCapture writes n packets to a pcap (or pcapng) file with the given
+// link type. The pcap file header is written by hand: gopacket's LinkType
+// cannot hold 276.
+func writeCapture(t *testing.T, path string, linkType uint32, ng bool, n int, packet func(int) (gopacket.CaptureInfo, []byte)) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if ng {
+		w, err := pcapgo.NewNgWriter(f, layers.LinkType(linkType))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			if err := w.WritePacket(packet(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	hdr := make([]byte, 24)
+	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
+	binary.LittleEndian.PutUint16(hdr[4:], 2)
+	binary.LittleEndian.PutUint16(hdr[6:], 4)
+	binary.LittleEndian.PutUint32(hdr[16:], 262144)
+	binary.LittleEndian.PutUint32(hdr[20:], linkType)
+	if _, err := f.Write(hdr); err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	for i := 0; i < n; i++ {
+		if err := w.WritePacket(packet(i)); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
