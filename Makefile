@@ -13,7 +13,7 @@ PROTOC_VERSION := 4.33.5
 PROTOC := $(HOME)/.m2/repository/com/google/protobuf/protoc/$(PROTOC_VERSION)/protoc-$(PROTOC_VERSION)-linux-x86_64.exe
 FUZZTIME ?= 10s
 
-.PHONY: deps build test unit bench lint fuzz proto stack-up stack-down clean
+.PHONY: deps build test unit bench bench-capture lint fuzz proto stack-up stack-down clean
 
 # Live capture uses libpcap through cgo: building needs its headers.
 deps: ## install the system packages the build needs (as root, with apt)
@@ -42,6 +42,14 @@ unit: deps ## only the tests that need no Kafka or Elasticsearch
 
 bench: ## benchmarks of the hot paths (figures go to BENCHMARKS.md)
 	$(GO) test -run='^$$' -bench=. -benchmem ./schema/... ./recorder/...
+
+# Real loopback traffic (captured with tcpdump into .cache/bench-capture,
+# reused while it matches) read by the recorder offline, live capture at
+# fixed rates, and 10k idle connections; prints Markdown tables with a
+# verdict per issue-3 target. Needs root and tcpdump; about 3 minutes.
+# Flags: BENCH_CAPTURE_FLAGS='-fresh -cpuprofile .cache/bench-capture'.
+bench-capture: deps ## capture-path figures on real traffic (root, tcpdump; figures go to BENCHMARKS.md)
+	$(GO) run ./recorder/bench $(BENCH_CAPTURE_FLAGS)
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s)
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./schema
