@@ -231,6 +231,8 @@ func (p *parser) startBody(fr framing) bool {
 		if p.bodyLeft == 0 {
 			p.finish()
 		} else {
+			// The size is known: allocate the kept part once.
+			p.cur.body = make([]byte, 0, min(p.bodyLeft, int64(p.bodyCap)))
 			p.state = stateBody
 		}
 	case chunked:

@@ -96,16 +96,32 @@ func (fs *fileSet) advance() error {
 		if err != nil {
 			return fmt.Errorf("reading pcapng %s: %w", path, err)
 		}
-		fs.src = ng
+		fs.src = zeroCopy{ng}
 		return nil
 	}
 	pr, err := pcapgo.NewReader(br)
 	if err != nil {
 		return fmt.Errorf("reading %s: not a pcap or pcapng file: %w", path, err)
 	}
-	fs.src = pr
+	fs.src = zeroCopy{pr}
 	return nil
 }
+
+// zeroCopy reads packets into the reader's own buffer instead of a new
+// one per packet. That is safe here: reassembly copies what it holds back
+// (out-of-order data) and the parser copies what it keeps.
+type zeroCopy struct {
+	r interface {
+		ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+		LinkType() layers.LinkType
+	}
+}
+
+func (z zeroCopy) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	return z.r.ZeroCopyReadPacketData()
+}
+
+func (z zeroCopy) LinkType() layers.LinkType { return z.r.LinkType() }
 
 func (fs *fileSet) Close() {
 	if fs.cur != nil && fs.cur != os.Stdin {
