@@ -381,3 +381,14 @@ func (r *Recorder) Stats() Stats {
 	}
 	return s
 }
+
+// The garbage-collector settings `tapline record` runs with unless the
+// GOGC / GOMEMLIMIT environment variables say otherwise. Capture allocates
+// short-lived objects at a high rate, and every collection also rescans
+// gopacket's large decoder tables (about 7 MiB); collecting less often buys
+// throughput (see BENCHMARKS.md), and the soft memory limit keeps the
+// recorder's footprint bounded on the production host.
+const (
+	DefaultGCPercent   = 400
+	DefaultMemoryLimit = 192 << 20 // bytes
+)

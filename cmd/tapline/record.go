@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -18,7 +19,8 @@ func recordCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "record",
 		Usage: "capture HTTP exchanges (live or from pcap files) and publish them",
-		Description: "Captures from an interface (--iface, needs root or CAP_NET_RAW) or reads pcap/pcapng files\n" +
+		Description: "Runs with GOGC=400 and GOMEMLIMIT=192MiB unless those variables are set.\n" +
+			"Captures from an interface (--iface, needs root or CAP_NET_RAW) or reads pcap/pcapng files\n" +
 			"in order (--pcap), reassembles TCP, parses HTTP/1.x, pairs each request with its response\n" +
 			"and publishes one Exchange (schema v1) per pair, keyed by session. A live capture never\n" +
 			"waits for Kafka: when the queue is full, exchanges are dropped and counted (queue_full).",
@@ -54,6 +56,7 @@ func recordCommand() *cli.Command {
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "at the end, how long to wait for Kafka to take what is still queued"},
 		}),
 		Action: func(c *cli.Context) error {
+			tuneGC()
 			if (len(c.StringSlice("pcap")) == 0) == (c.String("iface") == "") {
 				return usageError("give either --iface (live capture) or --pcap FILE")
 			}
@@ -165,4 +168,15 @@ func captureRules(c *cli.Context, cfg *recorder.Config) error {
 		return usageError("%v", err)
 	}
 	return nil
+}
+
+// tuneGC applies the recorder's garbage-collector defaults where the
+// environment does not set GOGC or GOMEMLIMIT.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(recorder.DefaultGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(recorder.DefaultMemoryLimit)
+	}
 }

@@ -125,6 +125,7 @@ func startChild(ctx context.Context, args ...string) (*liveChild, error) {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Env = append(os.Environ(), recorderGCEnv()...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

@@ -148,7 +148,7 @@ type offlineRow struct {
 // decoding sink. With profileDir set, five more runs write CPU profiles.
 func measureOffline(ctx context.Context, d dataset, repeat int, profileDir string, logf func(string, ...any)) (offlineRow, error) {
 	row := offlineRow{Data: d}
-	env := []string{"GOMAXPROCS=1"}
+	env := append([]string{"GOMAXPROCS=1"}, recorderGCEnv()...)
 	for i := range repeat {
 		waitQuiet(2*time.Minute, logf)
 		var res offlineResult
@@ -187,4 +187,10 @@ func measureOffline(ctx context.Context, d dataset, repeat int, profileDir strin
 		logf("offline %s: CPU profiles of 5 runs: go tool pprof -top %s", d.Profile, strings.Join(paths, " "))
 	}
 	return row, nil
+}
+
+// recorderGCEnv is the garbage-collector setting `tapline record` runs
+// with by default, for the children that run the recorder.
+func recorderGCEnv() []string {
+	return []string{fmt.Sprintf("GOGC=%d", recorder.DefaultGCPercent), fmt.Sprintf("GOMEMLIMIT=%d", recorder.DefaultMemoryLimit)}
 }
