@@ -114,6 +114,7 @@ type Recorder struct {
 	log   *slog.Logger
 	stats counters
 
+	scratch   emitScratch // messages emit fills and encodes, reused
 	assembler *reassembly.Assembler
 	lastTick  time.Time          // capture time of the last tick
 	conns     map[*conn]struct{} // open connections, for response timeouts
@@ -216,10 +217,14 @@ func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReaso
 		r.drop(dropUnanswered)
 		return
 	}
-	request := &schema.Request{
+	// The messages are filled into reused storage: they are encoded to
+	// bytes before emit returns, and nothing keeps a pointer to them.
+	s := &r.scratch
+	s.req = schema.Request{
 		Method: req.method, Target: req.target, Proto: req.proto, Host: requestHost(req),
 		Headers: req.headers, Body: req.body, BodyTruncated: req.truncated, BodySize: req.bodySize,
 	}
+	request := &s.req
 	if !r.cfg.Filter.Keep(request) {
 		r.stats.filtered.Add(1)
 		return
@@ -230,28 +235,33 @@ func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReaso
 		r.log.Error("emitting exchange", "conn", c.sessionKey(), "err", err)
 		return
 	}
-	client, server := c.client(), c.server()
-	ex := &schema.Exchange{
+	s.times = schema.CaptureTimes{
+		RequestFirstByteUnixNano: unixNano(req.first),
+		RequestLastByteUnixNano:  unixNano(req.last),
+	}
+	s.ex = schema.Exchange{
 		Id:         id,
 		SessionKey: c.sessionKey(),
-		Client:     client,
-		Server:     server,
-		Times: &schema.CaptureTimes{
-			RequestFirstByteUnixNano: unixNano(req.first),
-			RequestLastByteUnixNano:  unixNano(req.last),
-		},
-		Request:  request,
-		Recorder: r.cfg.Name,
+		Client:     c.client(),
+		Server:     c.server(),
+		Times:      &s.times,
+		Request:    request,
+		Recorder:   r.cfg.Name,
 	}
+	ex := &s.ex
 	if resp != nil {
-		ex.Times.ResponseFirstByteUnixNano = unixNano(resp.first)
-		ex.Times.ResponseLastByteUnixNano = unixNano(resp.last)
-		ex.Original = &schema.Exchange_Response{Response: &schema.Response{
+		s.times.ResponseFirstByteUnixNano = unixNano(resp.first)
+		s.times.ResponseLastByteUnixNano = unixNano(resp.last)
+		s.resp = schema.Response{
 			Status: int32(resp.status), Proto: resp.proto, Reason: resp.reason,
 			Headers: resp.headers, Body: resp.body, BodyTruncated: resp.truncated, BodySize: resp.bodySize,
-		}}
+		}
+		s.respOf = schema.Exchange_Response{Response: &s.resp}
+		ex.Original = &s.respOf
 	} else {
-		ex.Original = &schema.Exchange_ResponseMissing{ResponseMissing: &schema.ResponseMissing{Reason: missing}}
+		s.missing = schema.ResponseMissing{Reason: missing}
+		s.missingOf = schema.Exchange_ResponseMissing{ResponseMissing: &s.missing}
+		ex.Original = &s.missingOf
 	}
 	// Nothing leaves the host unredacted. The session key is taken after
 	// redaction: a redacted cookie keys by its pseudonym.
@@ -290,6 +300,17 @@ func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReaso
 	if resp == nil {
 		r.stats.responsesMissing.Add(1)
 	}
+}
+
+// emitScratch is the storage emit fills for each exchange.
+type emitScratch struct {
+	ex        schema.Exchange
+	times     schema.CaptureTimes
+	req       schema.Request
+	resp      schema.Response
+	respOf    schema.Exchange_Response
+	missing   schema.ResponseMissing
+	missingOf schema.Exchange_ResponseMissing
 }
 
 // requestHost is the Host header, or the host of an absolute-form target.
