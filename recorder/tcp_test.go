@@ -48,7 +48,10 @@ func (s *segments) LinkType() layers.LinkType { return layers.LinkTypeEthernet }
 const clientISN, serverISN = 1000, 5000
 
 // build serialises the script as Ethernet/IPv4/TCP packets.
-func build(t *testing.T, script []seg) *segments {
+func build(t *testing.T, script []seg) *segments { return buildIP(t, script, false) }
+
+// buildIP serialises the script over IPv4 or IPv6.
+func buildIP(t *testing.T, script []seg, v6 bool) *segments {
 	t.Helper()
 	out := &segments{t0: time.Unix(1_700_000_000, 0)}
 	now := out.t0
@@ -56,13 +59,26 @@ func build(t *testing.T, script []seg) *segments {
 		now = now.Add(time.Millisecond + sg.wait)
 		out.ts = append(out.ts, now)
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{0, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{0, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
-		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{10, 0, 0, 1}, DstIP: net.IP{10, 0, 0, 2}}
+		var ip interface {
+			gopacket.SerializableLayer
+			gopacket.NetworkLayer
+		}
+		src, dst := net.IP{10, 0, 0, 1}, net.IP{10, 0, 0, 2}
+		if v6 {
+			src, dst = net.ParseIP("fd00::1"), net.ParseIP("fd00::2")
+		}
 		tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Window: 65535, SYN: sg.syn, FIN: sg.fin, RST: sg.rst, ACK: true}
 		isn := uint32(clientISN)
 		if !sg.fromClient {
-			ip.SrcIP, ip.DstIP = ip.DstIP, ip.SrcIP
+			src, dst = dst, src
 			tcp.SrcPort, tcp.DstPort = tcp.DstPort, tcp.SrcPort
 			isn = serverISN
+		}
+		if v6 {
+			eth.EthernetType = layers.EthernetTypeIPv6
+			ip = &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
+		} else {
+			ip = &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
 		}
 		if sg.syn {
 			tcp.Seq = isn
@@ -166,6 +182,14 @@ func TestTCPSegments(t *testing.T) {
 			drops:  map[string]uint64{"incomplete": 1},
 		},
 		{
+			name: "CONNECT tunnel: the exchange is kept, the tunnel skipped",
+			script: join(handshake, []seg{client(0, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
+				server(0, "HTTP/1.1 200 Connection established\r\n\r\n"),
+				client(55, "\x16\x03\x01\x00\x05hello GET / HTTP/1.1\r\n\r\n"), server(39, "\x16\x03\x03\x00\x02hi")}),
+			want:  []string{"CONNECT example.com:443 200 "},
+			drops: map[string]uint64{"upgrade": 1},
+		},
+		{
 			name:   "FIN after a close-delimited response",
 			script: join(handshake, []seg{client(0, req1), server(0, "HTTP/1.0 200 OK\r\n\r\nuntil close"), {fromClient: false, off: 30, fin: true}, {fromClient: true, off: l1, fin: true}}),
 			want:   []string{"GET /one 200 until close"},
@@ -227,6 +251,38 @@ func TestTCPSegments(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestIPv6(t *testing.T) {
+	sink := &memSink{}
+	r, err := New(Config{Live: buildIP(t, join(handshake, []seg{client(0, req1), server(0, resp1)}), true), Sink: sink, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.exchanges(t)
+	if len(got) != 1 || got[0].Client.Ip != "fd00::1" || got[0].Server.Ip != "fd00::2" || got[0].SessionKey != "fd00::1:40000->fd00::2:80" || string(got[0].GetResponse().GetBody()) != "first" {
+		t.Fatalf("exchanges %v", got)
+	}
+}
+
+// TestLiveQueueFull: a live capture never waits for a full sink; the
+// exchange it could not hand over is dropped and counted.
+func TestLiveQueueFull(t *testing.T) {
+	sink := &memSink{max: 1}
+	script := join(handshake, []seg{client(0, req1), server(0, resp1), client(len(req1), req2), server(len(resp1), resp2)})
+	r, err := New(Config{Live: build(t, script), Sink: sink, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.Exchanges != 1 || st.Drops["queue_full"] != 1 || len(sink.recs) != 1 {
+		t.Fatalf("stats %+v, sink %d", st, len(sink.recs))
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -91,6 +92,25 @@ func TestRecordToStdout(t *testing.T) {
 	if first.Request.Method != "GET" || first.Request.Target != "/users/1" || first.Response.Status != 200 ||
 		first.Response.Body != `{"id":"1","name":"user"}` || first.Request.Headers[2] != [2]string{"X-Trace", "a"} {
 		t.Fatalf("first line: %+v", first)
+	}
+}
+
+// TestRecordFromStdin: `--pcap -` reads the capture from stdin.
+func TestRecordFromStdin(t *testing.T) {
+	f, err := os.Open("../../recorder/testdata/loopback.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stdin := os.Stdin
+	os.Stdin = f
+	t.Cleanup(func() { os.Stdin = stdin })
+	out, log, err := runTaplineOut(context.Background(), "record", "--pcap", "-", "--to", "-")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if n := strings.Count(out, "\n"); n != 10 {
+		t.Fatalf("%d exchanges from stdin, want 10", n)
 	}
 }
 
