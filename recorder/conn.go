@@ -93,11 +93,23 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 	}
 	ts := ac.GetCaptureInfo().Timestamp
 	data := sg.Fetch(n)
-	if skip > 0 && h.p != nil { // -1 means "start of stream", not a gap
+	if skip > 0 { // -1 means "start of stream", not a gap
 		// Bytes are missing (lost or never captured): what was being
 		// parsed cannot be trusted.
-		h.p.gap()
-		c.r.drop(dropGap)
+		if h.p != nil {
+			h.p.gap()
+		} else {
+			// Before the first message: the bytes up to the next start
+			// line are this hole's loss, not a mid-stream join.
+			h.pre, c.skipped = nil, true
+		}
+		if c.r.flushing {
+			c.r.drop(dropGap)
+		} else {
+			// Skipped while a packet was being assembled: reassembly hit
+			// its page limit and gave up on the hole early.
+			c.r.drop(dropMemoryCap)
+		}
 	}
 	if h.p == nil {
 		// Decide the roles from the first complete start line, wherever

@@ -272,6 +272,8 @@ func (r *Recorder) tick(now time.Time) {
 		return
 	}
 	r.lastTick = now
+	r.flushing = true
+	defer func() { r.flushing = false }()
 	r.assembler.FlushWithOptions(reassembly.FlushOptions{
 		T:  now.Add(-r.cfg.OutOfOrderWait),
 		TC: now.Add(-r.cfg.IdleTimeout),

@@ -120,6 +120,7 @@ type Recorder struct {
 	conns     map[*conn]struct{} // open connections, for response timeouts
 	ctx       context.Context    // Run's context, for EnqueueWait
 	ending    bool               // the capture is over: pending requests are CAPTURE_ENDED
+	flushing  bool               // the recorder is flushing the assembler: holes skipped now timed out
 }
 
 // New validates cfg and returns a Recorder.
@@ -197,6 +198,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.FlushTimeout)
 	defer cancel()
 	r.ctx, r.ending = flushCtx, true
+	r.flushing = true
 	r.assembler.FlushAll()
 	if errors.Is(err, context.Canceled) {
 		return nil
@@ -332,7 +334,8 @@ type dropReason int
 const (
 	dropDecode                 dropReason = iota // a packet that is not Ethernet/IP/TCP we can decode
 	dropMidStream                                // a connection joined mid-message; bytes skipped up to the next start line
-	dropGap                                      // bytes missing in a TCP stream; the message in progress is lost
+	dropGap                                      // bytes missing in a TCP stream (the hole outlived OutOfOrderWait); the message in progress is lost
+	dropMemoryCap                                // out-of-order data over MaxBufferedPages(PerConn): reassembly skipped a hole early; the message in progress is lost
 	dropParseError                               // malformed HTTP; skipped to the next start line
 	dropIncomplete                               // a message cut off by the end of its connection
 	dropResponseWithoutRequest                   // a response whose request was not captured
@@ -347,7 +350,7 @@ const (
 )
 
 var dropNames = [numDropReasons]string{
-	"decode", "mid_stream", "gap", "parse_error", "incomplete",
+	"decode", "mid_stream", "gap", "memory_cap", "parse_error", "incomplete",
 	"response_without_request", "pending_overflow", "upgrade", "encode", "late_response", "unanswered", "queue_full", "sink_closed",
 }
 

@@ -269,6 +269,33 @@ func TestIPv6(t *testing.T) {
 	}
 }
 
+// TestMemoryCap: with a tiny per-connection page limit, out-of-order data
+// behind a hole forces reassembly to skip the hole early; that is counted
+// as memory_cap, not as an ordinary gap.
+func TestMemoryCap(t *testing.T) {
+	body := strings.Repeat("x", 8000)
+	post := "POST /big HTTP/1.1\r\nContent-Length: 8000\r\n\r\n" + body
+	script := append([]seg{}, handshake...)
+	// The first 100 bytes never arrive; the rest comes in 500-byte pieces.
+	script = append(script, split(true, 100, post[100:], 500)...)
+	script = append(script, client(len(post), req1), server(0, resp1))
+	sink := &memSink{}
+	r, err := New(Config{Live: build(t, script), Sink: sink, Logger: quietLogger(), MaxBufferedPagesPerConn: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := r.Stats()
+	if st.Drops["memory_cap"] != 1 || st.Drops["gap"] != 0 {
+		t.Fatalf("drops %v, want one memory_cap", st.Drops)
+	}
+	if got := sink.exchanges(t); len(got) != 1 || got[0].Request.Target != "/one" || got[0].GetResponse().GetStatus() != 200 {
+		t.Fatalf("exchanges %v, want GET /one recovered after the hole", got)
+	}
+}
+
 // TestLiveQueueFull: a live capture never waits for a full sink; the
 // exchange it could not hand over is dropped and counted.
 func TestLiveQueueFull(t *testing.T) {
