@@ -78,7 +78,7 @@ func filterMethods(list string, methods []string) (map[string]bool, error) {
 	}
 	set := make(map[string]bool, len(methods))
 	for _, m := range methods {
-		if !redactIsToken(m) {
+		if !isToken(m) {
 			return nil, fmt.Errorf("recorder: filter: %s method %q: not a valid method name", list, m)
 		}
 		set[strings.ToUpper(m)] = true
@@ -236,7 +236,7 @@ func ParseSessionKey(spec string) (SessionKeyFunc, error) {
 	}
 	switch strings.ToLower(strings.TrimSpace(kind)) {
 	case "header":
-		if !redactIsToken(name) {
+		if !isToken(name) {
 			return nil, fmt.Errorf("recorder: session key %q: %q is not a valid header name; want %s", spec, name, sessionKeyForms)
 		}
 		return func(req *schema.Request) (string, bool) {
@@ -249,7 +249,7 @@ func ParseSessionKey(spec string) (SessionKeyFunc, error) {
 			return "", false
 		}, nil
 	case "cookie":
-		if !redactIsToken(name) {
+		if !isToken(name) {
 			return nil, fmt.Errorf("recorder: session key %q: %q is not a valid cookie name; want %s", spec, name, sessionKeyForms)
 		}
 		return func(req *schema.Request) (string, bool) {

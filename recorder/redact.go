@@ -129,7 +129,7 @@ func NewRedactor(cfg RedactConfig) (*Redactor, error) {
 		r.headers = make(map[string]headerRedaction, len(names)+3)
 	}
 	for i, name := range names {
-		if !redactIsToken(name) {
+		if !isToken(name) {
 			return nil, fmt.Errorf("recorder: redact header %d (%q): not a valid header name", i+1, name)
 		}
 		lower := strings.ToLower(name)
@@ -308,7 +308,7 @@ func (r *Redactor) headerRule(name string) headerRedaction {
 // whole.
 func (r *Redactor) redactAuthorization(v string) (string, int) {
 	sp := strings.IndexAny(v, " \t")
-	if sp <= 0 || !redactIsToken(v[:sp]) {
+	if sp <= 0 || !isToken(v[:sp]) {
 		return r.pseudonym(v), 1
 	}
 	start := sp
@@ -586,21 +586,6 @@ func (m *redactMAC) appendPseudonym(dst, value []byte) []byte {
 	base64.RawURLEncoding.Encode(enc[:], m.sum[:12])
 	dst = append(dst, pseudonymPrefix...)
 	return append(dst, enc[:]...)
-}
-
-// redactIsToken reports whether s is an RFC 9110 token (a header name, an
-// auth scheme, a method).
-func redactIsToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // JSON paths.
