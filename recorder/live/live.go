@@ -26,7 +26,8 @@ import (
 type Config struct {
 	Interface string // required, e.g. "eth0" or "lo"
 	// Ports limits the capture to TCP traffic on these ports (either
-	// direction). Ignored when BPF is set. Default: all TCP.
+	// direction). Ignored when BPF is set. Default: all TCP. Either way
+	// pure ACKs are filtered out in the kernel (see Filter).
 	Ports []int
 	// BPF is a complete capture filter in tcpdump syntax; it replaces the
 	// one built from Ports.
@@ -46,19 +47,28 @@ type Config struct {
 	ReadTimeout time.Duration
 }
 
-// Filter returns the BPF filter cfg captures with.
+// withPayload keeps, of IPv4 TCP, only segments that carry payload or
+// open or close the connection: the pure ACKs (often a third or more of
+// all packets) are dropped in the kernel, since reassembly does not need
+// them. IPv6 is kept whole (its extension headers make the payload length
+// hard to compute in BPF).
+const withPayload = "((ip and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or " +
+	"ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) > 0)) or ip6)"
+
+// Filter returns the BPF filter cfg captures with: TCP on Ports (all TCP
+// without Ports) without pure ACKs, unless BPF replaces it.
 func (cfg Config) Filter() string {
 	if cfg.BPF != "" {
 		return cfg.BPF
 	}
 	if len(cfg.Ports) == 0 {
-		return "tcp"
+		return "tcp and " + withPayload
 	}
 	ports := make([]string, len(cfg.Ports))
 	for i, p := range cfg.Ports {
 		ports[i] = "port " + strconv.Itoa(p)
 	}
-	return "tcp and (" + strings.Join(ports, " or ") + ")"
+	return "tcp and (" + strings.Join(ports, " or ") + ") and " + withPayload
 }
 
 // Source is an open live capture. Close it when done.

@@ -127,9 +127,9 @@ func TestFilter(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{}, "tcp"},
-		{Config{Ports: []int{80}}, "tcp and (port 80)"},
-		{Config{Ports: []int{80, 8080}}, "tcp and (port 80 or port 8080)"},
+		{Config{}, "tcp and " + withPayload},
+		{Config{Ports: []int{80}}, "tcp and (port 80) and " + withPayload},
+		{Config{Ports: []int{80, 8080}}, "tcp and (port 80 or port 8080) and " + withPayload},
 		{Config{Ports: []int{80}, BPF: "host 10.0.0.1 and tcp"}, "host 10.0.0.1 and tcp"},
 	}
 	for _, tc := range cases {
