@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -71,6 +72,18 @@ func childLive(args []string) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- rec.Run(ctx) }()
+	// BENCH_LIVE_CPUPROFILE=path profiles the live recorder (the figures
+	// of such a run include the profiler's own cost).
+	if path := os.Getenv("BENCH_LIVE_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	start := time.Now()
 	mark := func() liveMark {
 		return liveMark{CPU: cpuNow(), Wall: since(start), Mem: memoryNow(), Stats: rec.Stats()}
@@ -87,6 +100,7 @@ func childLive(args []string) error {
 		case "stop":
 			cancel()
 			runErr := <-done
+			pprof.StopCPUProfile()
 			res := liveResult{Final: mark()}
 			src.Close()
 			if runErr != nil {
