@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -30,8 +31,9 @@ import (
 )
 
 // Source delivers batches of records and takes commits; kafkaio.Consumer
-// implements it. Commit acknowledges the given records and, per
-// partition, everything before them.
+// (a consumer group) and kafkaio.Window (a stored time window) implement
+// it. Commit acknowledges the given records and, per partition, everything
+// before them. Fetch returns io.EOF when a finite source is exhausted.
 type Source interface {
 	Fetch(ctx context.Context) ([]stream.Record, error)
 	Commit(ctx context.Context, recs []stream.Record) error
@@ -132,8 +134,8 @@ func New(cfg Config) (*Replayer, error) {
 	return r, nil
 }
 
-// Run replays until ctx is done, then returns nil after finishing the
-// batch in hand. It returns an error when results cannot be published or
+// Run replays until ctx is done or the source is exhausted, then returns
+// nil after finishing the batch in hand. It returns an error when results cannot be published or
 // offsets cannot be committed: the batch is then left uncommitted and will
 // be delivered again after a restart.
 func (r *Replayer) Run(ctx context.Context) error {
@@ -145,6 +147,9 @@ func (r *Replayer) Run(ctx context.Context) error {
 	}()
 	for {
 		batch, err := r.cfg.Source.Fetch(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil // a window, replayed to its end
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

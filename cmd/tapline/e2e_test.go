@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -246,4 +247,58 @@ func esSearch(t *testing.T, esURL, index string) []map[string]any {
 		out = append(out, h.Source)
 	}
 	return out
+}
+
+// TestReplayWindow replays a stored time window (the capture time of the
+// fixture is fixed: 2026-11-28 04:53 UTC) and expects the command to finish
+// by itself with one result per replayed exchange; a window before it
+// replays nothing.
+func TestReplayWindow(t *testing.T) {
+	brokers := stacktest.Kafka(t)
+	exchanges := stacktest.Topic(t, brokers, 3)
+	kafkaURL := func(topic string) string { return "kafka://" + strings.Join(brokers, ",") + "/" + topic }
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if log, err := runTapline(ctx, "record", "--pcap", "../../recorder/testdata/loopback.pcap", "--to", kafkaURL(exchanges)); err != nil {
+		t.Fatalf("record: %v\n%s", err, log)
+	}
+	var mu sync.Mutex
+	var order []string
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		order = append(order, r.Method+" "+r.URL.RequestURI())
+		mu.Unlock()
+	}))
+	defer staging.Close()
+
+	cases := []struct {
+		name, since, until string
+		want               int
+	}{
+		{"the capture", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z", 8},
+		{"the hour before", "2026-11-28T03:00:00Z", "2026-11-28T04:00:00Z", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			results := stacktest.Topic(t, brokers, 1)
+			order = nil
+			log, err := runTapline(ctx, "replay", "--from", kafkaURL(exchanges), "--to", kafkaURL(results),
+				"--since", tc.since, "--until", tc.until, "--target", "staging="+staging.URL, "--workers", "1")
+			if err != nil {
+				t.Fatalf("replay: %v\n%s", err, log)
+			}
+			if !strings.Contains(log, fmt.Sprintf("replayed=%d ", tc.want)) {
+				t.Fatalf("replay log does not say replayed=%d:\n%s", tc.want, log)
+			}
+			if len(order) != tc.want {
+				t.Fatalf("staging saw %d requests, want %d: %v", len(order), tc.want, order)
+			}
+			if tc.want > 0 && order[0] != "GET /users/1" {
+				t.Errorf("first replayed request %q, want the first recorded one", order[0])
+			}
+		})
+	}
+	if _, err := runTapline(ctx, "replay", "--from", kafkaURL(exchanges), "--to", kafkaURL(exchanges), "--target", "s=http://x", "--since", "yesterday"); err == nil {
+		t.Error("--since yesterday was accepted")
+	}
 }

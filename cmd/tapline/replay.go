@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/replayer"
 )
 
@@ -14,10 +17,14 @@ func replayCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "replay",
 		Usage: "send recorded exchanges to staging targets and publish the results",
-		Description: "Consumes exchanges as a member of a consumer group (add instances to scale out),\n" +
-			"sends each allowed request to every --target, and publishes one ReplayResult per exchange.\n" +
-			"Offsets are committed only after the results are stored. Runs until interrupted.\n" +
-			"Only GET, HEAD and OPTIONS are replayed unless --allow-method says otherwise.",
+		Description: "Continuous: consumes exchanges as a member of a consumer group (add instances to\n" +
+			"scale out); offsets are committed only after the results are stored; runs until interrupted.\n" +
+			"Time-shifted: with --since (and --until) replays the exchanges recorded in that window, in\n" +
+			"recorded order across partitions, once, then exits; no consumer group is used.\n" +
+			"Each allowed request goes to every --target; one ReplayResult per exchange is published.\n" +
+			"Only GET, HEAD and OPTIONS are replayed unless --allow-method says otherwise.\n" +
+			"Not yet: pacing (--speed), --rate, rewrites (issue 4): a window is replayed as fast as the\n" +
+			"workers go.",
 		Flags: envFlags("replay", []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic"},
@@ -25,6 +32,8 @@ func replayCommand() *cli.Command {
 			&cli.StringFlag{Name: "group", Value: "tapline-replayer", Usage: "Kafka consumer group; replayers in one group share the partitions"},
 			&cli.StringSliceFlag{Name: "target", Usage: "a named target, name=http://host:port[/prefix]; repeat for several (e.g. candidate=... baseline=...)"},
 			&cli.StringSliceFlag{Name: "allow-method", Usage: "HTTP method to replay; repeat for several; replaces the default GET, HEAD, OPTIONS"},
+			&cli.StringFlag{Name: "since", Usage: "replay the stored window from this time: RFC 3339 (2026-11-24T10:00:00Z) or relative to now (-2h)"},
+			&cli.StringFlag{Name: "until", Usage: "end of the window (excluded): RFC 3339, relative (-1h) or now (default: now)"},
 			&cli.StringFlag{Name: "start", Value: "latest", Usage: "where a new consumer group starts: latest (only new traffic) or earliest (all retained)"},
 			&cli.IntFlag{Name: "workers", Value: 8, Usage: "sessions replayed at once"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for one request to one target, including its response body"},
@@ -35,18 +44,18 @@ func replayCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			cons, err := consumerFor("from", c.String("from"), c.String("group"), c.String("start"))
+			src, closeSrc, err := replaySource(c)
 			if err != nil {
 				return err
 			}
-			defer cons.Close()
+			defer closeSrc()
 			results, err := producerFor("to", c.String("to"))
 			if err != nil {
 				return err
 			}
 			defer results.Close(context.Background())
 			cfg := replayer.Config{
-				Source: cons, Results: results, Targets: targets,
+				Source: src, Results: results, Targets: targets,
 				AllowMethods: c.StringSlice("allow-method"),
 				Workers:      c.Int("workers"), Timeout: c.Duration("timeout"), BodyCap: c.Int("body-cap"),
 			}
@@ -66,4 +75,67 @@ func replayCommand() *cli.Command {
 			return r.Run(c.Context)
 		},
 	}
+}
+
+// replaySource is a time window when --since is given, else a consumer
+// group member.
+func replaySource(c *cli.Context) (replayer.Source, func() error, error) {
+	if c.String("since") == "" {
+		if c.String("until") != "" {
+			return nil, nil, usageError("--until needs --since")
+		}
+		cons, err := consumerFor("from", c.String("from"), c.String("group"), c.String("start"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return cons, cons.Close, nil
+	}
+	ep, err := kafkaEndpoint("from", c.String("from"))
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	since, err := parseWhen("since", c.String("since"), now)
+	if err != nil {
+		return nil, nil, err
+	}
+	until, err := parseWhen("until", c.String("until"), now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if until.IsZero() {
+		until = now
+	}
+	if !until.After(since) {
+		return nil, nil, usageError("--until %s is not after --since %s", until.Format(time.RFC3339), since.Format(time.RFC3339))
+	}
+	w, err := kafkaio.NewWindow(c.Context, kafkaio.WindowConfig{Brokers: ep.Brokers, Topic: ep.Topic, Since: since, Until: until})
+	if err != nil {
+		return nil, nil, err
+	}
+	slog.Info("replaying a stored window", "topic", ep.Topic, "since", since.Format(time.RFC3339), "until", until.Format(time.RFC3339),
+		"records_at_most", w.Records())
+	return w, w.Close, nil
+}
+
+// parseWhen reads an RFC 3339 time, "now", or a duration relative to now
+// ("-2h", "+30m").
+func parseWhen(flag, v string, now time.Time) (time.Time, error) {
+	switch {
+	case v == "":
+		return time.Time{}, nil
+	case v == "now":
+		return now, nil
+	case strings.HasPrefix(v, "-") || strings.HasPrefix(v, "+"):
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return time.Time{}, usageError("--%s %q: %v", flag, v, err)
+		}
+		return now.Add(d), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, usageError("--%s %q: want RFC 3339 (2026-11-24T10:00:00Z), now, or relative (-2h)", flag, v)
+	}
+	return t, nil
 }
