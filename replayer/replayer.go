@@ -26,6 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/schema"
 )
@@ -66,8 +68,21 @@ type Config struct {
 	// AllowMethods are the HTTP methods that are replayed; others are
 	// counted as filtered and skipped. Default DefaultAllowMethods.
 	AllowMethods []string
-	// Workers is how many sessions are replayed at once. Default 8.
+	// Workers is how many requests are in flight at once (sessions run in
+	// parallel, each one request at a time). Default 8.
 	Workers int
+	// Speed paces the replay by the recorded gaps between exchanges,
+	// divided by Speed (2 = twice as fast). Default 0: no pacing, send as
+	// fast as Workers and Rate allow (continuous shadowing of live
+	// traffic is already paced by its arrival).
+	Speed float64
+	// MaxGap caps a recorded idle gap when pacing. Default 0: no cap.
+	MaxGap time.Duration
+	// Rate is the most requests per second (a token bucket with a burst of
+	// one second's worth); the replayer slows down, it never drops. The
+	// consumer stops fetching meanwhile, so Kafka holds the backlog.
+	// Default 0: unlimited.
+	Rate float64
 	// Timeout bounds one request to one target, from sending to the last
 	// byte of the response body. Default 10s.
 	Timeout time.Duration
@@ -86,6 +101,8 @@ type Replayer struct {
 	log     *slog.Logger
 	allowed map[string]bool
 	sender  *sender
+	pace    *pacer
+	limiter *rate.Limiter // nil: no rate limit
 
 	fetched, replayed, filtered, undecodable, targetErrors atomic.Uint64
 }
@@ -131,11 +148,20 @@ func New(cfg Config) (*Replayer, error) {
 		r.allowed[strings.ToUpper(m)] = true
 	}
 	r.sender = newSender(cfg.Workers, cfg.Timeout, cfg.BodyCap)
+	if cfg.Speed < 0 || cfg.Rate < 0 || cfg.MaxGap < 0 {
+		return nil, errors.New("replayer: speed, rate and max gap must not be negative")
+	}
+	r.pace = &pacer{speed: cfg.Speed, maxGap: cfg.MaxGap, now: time.Now}
+	if cfg.Rate > 0 {
+		r.limiter = rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate)))
+	}
 	return r, nil
 }
 
-// Run replays until ctx is done or the source is exhausted, then returns
-// nil after finishing the batch in hand. It returns an error when results cannot be published or
+// Run replays until ctx is done or the source is exhausted, and returns
+// nil then. On cancel, requests in flight finish and their results are
+// published, but waits for due times and the rate limit stop, and the
+// batch is left uncommitted (delivered again: at least once). It returns an error when results cannot be published or
 // offsets cannot be committed: the batch is then left uncommitted and will
 // be delivered again after a restart.
 func (r *Replayer) Run(ctx context.Context) error {
@@ -157,9 +183,7 @@ func (r *Replayer) Run(ctx context.Context) error {
 			return err
 		}
 		r.fetched.Add(uint64(len(batch)))
-		// The batch is finished even if ctx is cancelled meanwhile: a
-		// half-replayed batch would only be replayed again.
-		if err := r.handle(context.WithoutCancel(ctx), batch); err != nil {
+		if err := r.handle(ctx, batch); err != nil {
 			return err
 		}
 	}
@@ -168,7 +192,11 @@ func (r *Replayer) Run(ctx context.Context) error {
 // handle replays one batch, publishes its results and commits it.
 func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
 	var dead []stream.Record
-	sessions := map[string][]*schema.Exchange{}
+	type job struct {
+		ex  *schema.Exchange
+		due time.Time // zero: at once
+	}
+	sessions := map[string][]job{}
 	var order []string // session keys in first-seen order
 	for _, rec := range batch {
 		ex, err := schema.DecodeExchange(rec.Value, rec.Headers)
@@ -185,9 +213,18 @@ func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
 		if _, ok := sessions[ex.SessionKey]; !ok {
 			order = append(order, ex.SessionKey)
 		}
-		sessions[ex.SessionKey] = append(sessions[ex.SessionKey], ex)
+		recorded := rec.Time
+		if ns := ex.GetTimes().GetRequestFirstByteUnixNano(); ns > 0 {
+			recorded = time.Unix(0, ns)
+		}
+		sessions[ex.SessionKey] = append(sessions[ex.SessionKey], job{ex: ex, due: r.pace.due(recorded)})
 	}
 
+	// One goroutine per session of the batch (at most MaxBatch), sending
+	// in recorded order; at most Workers requests are in flight. Waiting
+	// for a due time or the rate limit holds no worker. A cancel stops the
+	// waiting, never a request in flight.
+	sendCtx := context.WithoutCancel(ctx)
 	results := make([][]stream.Record, len(order))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, r.cfg.Workers)
@@ -195,11 +232,20 @@ func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
 	var errOnce sync.Once
 	for i, key := range order {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			for _, ex := range sessions[key] { // one at a time, in recorded order
-				rec, err := r.replay(ctx, ex)
+			defer wg.Done()
+			for _, j := range sessions[key] {
+				if err := sleepUntil(ctx, j.due); err != nil {
+					return
+				}
+				if r.limiter != nil {
+					if err := r.limiter.Wait(ctx); err != nil {
+						return
+					}
+				}
+				sem <- struct{}{}
+				rec, err := r.replay(sendCtx, j.ex)
+				<-sem
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 					return
@@ -216,10 +262,15 @@ func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
 	for _, rs := range results {
 		out = append(out, rs...)
 	}
-	if err := r.cfg.Results.Publish(ctx, out...); err != nil {
+	// What was sent is published even after a cancel; the batch is then
+	// left uncommitted and delivered again (at least once).
+	if err := r.cfg.Results.Publish(sendCtx, out...); err != nil {
 		return fmt.Errorf("publishing %d replay results: %w", len(out), err)
 	}
 	r.replayed.Add(uint64(len(out)))
+	if ctx.Err() != nil {
+		return nil
+	}
 	if len(dead) > 0 && r.cfg.DLQ != nil {
 		if err := r.cfg.DLQ.Publish(ctx, dead...); err != nil {
 			return fmt.Errorf("publishing %d records to the DLQ: %w", len(dead), err)

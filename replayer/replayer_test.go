@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"fmt"
+	"sort"
 	"testing"
 	"time"
 
@@ -187,6 +189,54 @@ func TestWireHeaders(t *testing.T) {
 	}
 	if ex.Request.Headers[0].Name != "x-mixed-Case" || len(ex.Request.Headers) != 6 {
 		t.Errorf("recorded request was modified")
+	}
+}
+
+// TestPacing replays three exchanges recorded 0, 150 and 300 ms apart at
+// speed 1 and at speed 3. Pacing only delays, so the check is a lower bound
+// (a request arrives after its due time, which is after the test's start),
+// which a slow machine cannot break.
+func TestPacing(t *testing.T) {
+	for _, tc := range []struct {
+		speed   float64
+		minGaps []time.Duration
+	}{
+		{1, []time.Duration{150 * time.Millisecond, 300 * time.Millisecond}},
+		{3, []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}},
+	} {
+		var mu sync.Mutex
+		var arrived []time.Time
+		staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			arrived = append(arrived, time.Now())
+			mu.Unlock()
+		}))
+		u, _ := url.Parse(staging.URL)
+		t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+		var batch []stream.Record
+		for i, off := range []time.Duration{0, 150 * time.Millisecond, 300 * time.Millisecond} {
+			rec := exchangeRecord(t, fmt.Sprint(i), fmt.Sprint("s", i), "GET", "/")
+			rec.Time = t0.Add(off)
+			batch = append(batch, rec)
+		}
+		r, err := New(Config{Source: &fakeSource{}, Results: &fakeSink{}, Targets: []Target{{Name: "t", URL: u}}, Speed: tc.speed, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now() // the pacer's start is after this
+		if err := r.handle(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		staging.Close()
+		if len(arrived) != 3 {
+			t.Fatalf("speed %v: %d requests", tc.speed, len(arrived))
+		}
+		sort.Slice(arrived, func(i, j int) bool { return arrived[i].Before(arrived[j]) })
+		for i, min := range tc.minGaps {
+			if gap := arrived[i+1].Sub(began); gap < min {
+				t.Errorf("speed %v: request %d came %v after the start, want at least %v", tc.speed, i+1, gap, min)
+			}
+		}
 	}
 }
 

@@ -101,6 +101,8 @@ func envFlags(prefix string, flags []cli.Flag) []cli.Flag {
 			f.EnvVars = []string{name}
 		case *cli.DurationFlag:
 			f.EnvVars = []string{name}
+		case *cli.Float64Flag:
+			f.EnvVars = []string{name}
 		case *cli.BoolFlag:
 			f.EnvVars = []string{name}
 		default:

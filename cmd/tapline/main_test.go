@@ -54,6 +54,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=ftp://x"}, "not an http(s) URL"},
 		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--start", "now"}, "want latest or earliest"},
 		{[]string{"analyze", "--from", "kafka://h/t"}, "--es is required"},
+		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--until", "now"}, "--until needs --since"},
+		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--rate", "-1"}, "negative"},
 		{[]string{"--log-level", "loud", "version"}, "--log-level"},
 	}
 	for _, tc := range cases {

@@ -23,8 +23,8 @@ func replayCommand() *cli.Command {
 			"recorded order across partitions, once, then exits; no consumer group is used.\n" +
 			"Each allowed request goes to every --target; one ReplayResult per exchange is published.\n" +
 			"Only GET, HEAD and OPTIONS are replayed unless --allow-method says otherwise.\n" +
-			"Not yet: pacing (--speed), --rate, rewrites (issue 4): a window is replayed as fast as the\n" +
-			"workers go.",
+			"A window keeps the recorded pace (--speed 1); continuous replay follows live traffic.\n" +
+			"Not yet: sampling, rewrites, rules files, middleware, circuit breaking (issue 4).",
 		Flags: envFlags("replay", []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic"},
@@ -34,6 +34,9 @@ func replayCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "allow-method", Usage: "HTTP method to replay; repeat for several; replaces the default GET, HEAD, OPTIONS"},
 			&cli.StringFlag{Name: "since", Usage: "replay the stored window from this time: RFC 3339 (2026-11-24T10:00:00Z) or relative to now (-2h)"},
 			&cli.StringFlag{Name: "until", Usage: "end of the window (excluded): RFC 3339, relative (-1h) or now (default: now)"},
+			&cli.Float64Flag{Name: "speed", Value: 1, Usage: "window replay: keep the recorded gaps divided by this factor (2 = twice as fast, 0 = as fast as possible)"},
+			&cli.DurationFlag{Name: "max-gap", Usage: "window replay: cut recorded idle gaps longer than this (default: keep them)"},
+			&cli.Float64Flag{Name: "rate", Usage: "at most this many requests per second; slows down, never drops (default: unlimited)"},
 			&cli.StringFlag{Name: "start", Value: "latest", Usage: "where a new consumer group starts: latest (only new traffic) or earliest (all retained)"},
 			&cli.IntFlag{Name: "workers", Value: 8, Usage: "sessions replayed at once"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for one request to one target, including its response body"},
@@ -57,7 +60,8 @@ func replayCommand() *cli.Command {
 			cfg := replayer.Config{
 				Source: src, Results: results, Targets: targets,
 				AllowMethods: c.StringSlice("allow-method"),
-				Workers:      c.Int("workers"), Timeout: c.Duration("timeout"), BodyCap: c.Int("body-cap"),
+				Rate:         c.Float64("rate"), MaxGap: c.Duration("max-gap"),
+				Workers: c.Int("workers"), Timeout: c.Duration("timeout"), BodyCap: c.Int("body-cap"),
 			}
 			if c.String("dlq") != "" {
 				dlq, err := producerFor("dlq", c.String("dlq"))
@@ -66,6 +70,9 @@ func replayCommand() *cli.Command {
 				}
 				defer dlq.Close(context.Background())
 				cfg.DLQ = dlq
+			}
+			if c.String("since") != "" {
+				cfg.Speed = c.Float64("speed") // pacing is for windows: live traffic is paced by its arrival
 			}
 			cfg.Name, _ = os.Hostname()
 			r, err := replayer.New(cfg)
