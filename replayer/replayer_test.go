@@ -3,15 +3,15 @@ package replayer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
-	"fmt"
-	"sort"
 	"testing"
 	"time"
 
