@@ -86,6 +86,15 @@ type Config struct {
 	// Timeout bounds one request to one target, from sending to the last
 	// byte of the response body. Default 10s.
 	Timeout time.Duration
+	// ConnectTimeout bounds connecting (and the TLS handshake) to a
+	// target. Default 3s.
+	ConnectTimeout time.Duration
+	// CAFile names a PEM file of extra CAs trusted for https targets.
+	// Default: the system's.
+	CAFile string
+	// InsecureSkipVerify accepts any certificate from https targets
+	// (self-signed staging). Default false.
+	InsecureSkipVerify bool
 	// BodyCap is how many bytes of each target response body are kept.
 	// Default 1 MiB.
 	BodyCap int
@@ -147,7 +156,15 @@ func New(cfg Config) (*Replayer, error) {
 	for _, m := range cfg.AllowMethods {
 		r.allowed[strings.ToUpper(m)] = true
 	}
-	r.sender = newSender(cfg.Workers, cfg.Timeout, cfg.BodyCap)
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 3 * time.Second
+	}
+	tc, err := tlsConfig(cfg.CAFile, cfg.InsecureSkipVerify)
+	if err != nil {
+		return nil, fmt.Errorf("replayer: %w", err)
+	}
+	r.cfg = cfg
+	r.sender = newSender(cfg.Workers, cfg.Timeout, cfg.ConnectTimeout, tc, cfg.BodyCap)
 	if cfg.Speed < 0 || cfg.Rate < 0 || cfg.MaxGap < 0 {
 		return nil, errors.New("replayer: speed, rate and max gap must not be negative")
 	}

@@ -2,6 +2,7 @@ package replayer
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -260,12 +263,12 @@ func TestPublishFailureDoesNotCommit(t *testing.T) {
 func TestTargetErrorRecorded(t *testing.T) {
 	u, _ := url.Parse("http://127.0.0.1:1")
 	ex := &schema.Exchange{Id: "e", Request: &schema.Request{Method: "GET", Target: "/"}}
-	o := newSender(1, 0, 10).send(context.Background(), Target{Name: "dead", URL: u}, ex)
+	o := newSender(1, 0, time.Second, nil, 10).send(context.Background(), Target{Name: "dead", URL: u}, ex)
 	if o.GetError() == "" || o.GetResponse() != nil {
 		t.Fatalf("outcome %v, want an error", o)
 	}
 	ex.Request.BodyTruncated, ex.Request.BodySize = true, 10
-	if o := newSender(1, 0, 10).send(context.Background(), Target{Name: "t", URL: u}, ex); !strings.Contains(o.GetError(), "truncated") {
+	if o := newSender(1, 0, time.Second, nil, 10).send(context.Background(), Target{Name: "t", URL: u}, ex); !strings.Contains(o.GetError(), "truncated") {
 		t.Fatalf("truncated body: %v", o)
 	}
 }
@@ -284,5 +287,49 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestTLSTargets: an https target with a certificate nobody trusts is an
+// error outcome; trusting its CA file, or skipping verification, works.
+func TestTLSTargets(t *testing.T) {
+	staging := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure") }))
+	defer staging.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: staging.Certificate().Raw})
+	if err := os.WriteFile(caFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(staging.URL)
+	ex := &schema.Exchange{Id: "e", Request: &schema.Request{Method: "GET", Target: "/"}}
+	cases := []struct {
+		name       string
+		caFile     string
+		skipVerify bool
+		wantBody   string // "" = want an error outcome
+	}{
+		{"untrusted", "", false, ""},
+		{"trusted CA file", caFile, false, "secure"},
+		{"skip verify", "", true, "secure"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tlsCfg, err := tlsConfig(tc.caFile, tc.skipVerify)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := newSender(1, 5*time.Second, time.Second, tlsCfg, 100).send(context.Background(), Target{Name: "t", URL: u}, ex)
+			if got := string(o.GetResponse().GetBody()); got != tc.wantBody || (tc.wantBody == "" && o.GetError() == "") {
+				t.Fatalf("outcome %v", o)
+			}
+		})
+	}
+	if _, err := tlsConfig(filepath.Join(t.TempDir(), "missing.pem"), false); err == nil {
+		t.Error("a missing CA file was accepted")
+	}
+	notPEM := filepath.Join(t.TempDir(), "x.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	if _, err := tlsConfig(notPEM, false); err == nil {
+		t.Error("a CA file without certificates was accepted")
 	}
 }

@@ -3,10 +3,14 @@ package replayer
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -32,12 +36,15 @@ type sender struct {
 	bodyCap int
 }
 
-func newSender(workers int, timeout time.Duration, bodyCap int) *sender {
+func newSender(workers int, timeout, connectTimeout time.Duration, tlsConfig *tls.Config, bodyCap int) *sender {
 	return &sender{
 		client: &http.Client{
 			Timeout: timeout,
 			Transport: &http.Transport{
 				Proxy:               nil, // never through an environment proxy
+				DialContext:         (&net.Dialer{Timeout: connectTimeout}).DialContext,
+				TLSClientConfig:     tlsConfig,
+				TLSHandshakeTimeout: connectTimeout,
 				MaxIdleConnsPerHost: workers,
 				DisableCompression:  true, // compare bytes as the target sent them
 				IdleConnTimeout:     90 * time.Second,
@@ -164,4 +171,27 @@ func headerList(h http.Header) []*schema.Header {
 		}
 	}
 	return out
+}
+
+// tlsConfig builds the client TLS settings: extra trusted CAs from a PEM
+// file, and optionally no verification at all (for staging with
+// self-signed certificates; say so loudly).
+func tlsConfig(caFile string, skipVerify bool) (*tls.Config, error) {
+	cfg := &tls.Config{InsecureSkipVerify: skipVerify} //nolint:gosec // opt-in, for staging
+	if caFile == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading CA file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s holds no PEM certificate", caFile)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
 }

@@ -41,6 +41,9 @@ func replayCommand() *cli.Command {
 			&cli.IntFlag{Name: "workers", Value: 8, Usage: "sessions replayed at once"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for one request to one target, including its response body"},
 			&cli.IntFlag{Name: "body-cap", Value: 1 << 20, Usage: "bytes of each target response body to keep"},
+			&cli.DurationFlag{Name: "connect-timeout", Value: 3 * time.Second, Usage: "limit for connecting (and the TLS handshake) to a target"},
+			&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra CAs to trust for https targets"},
+			&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "accept any certificate from https targets (self-signed staging only)"},
 		}),
 		Action: func(c *cli.Context) error {
 			targets, err := parseTargets(c.StringSlice("target"))
