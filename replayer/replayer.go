@@ -68,6 +68,10 @@ type Config struct {
 	// AllowMethods are the HTTP methods that are replayed; others are
 	// counted as filtered and skipped. Default DefaultAllowMethods.
 	AllowMethods []string
+	// Select keeps the exchanges to replay (filters and sampling, compiled
+	// by the caller); those it refuses are counted as filtered. Default
+	// nil: all (subject to AllowMethods).
+	Select func(*schema.Exchange) bool
 	// Workers is how many requests are in flight at once (sessions run in
 	// parallel, each one request at a time). Default 8.
 	Workers int
@@ -223,7 +227,7 @@ func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
 			dead = append(dead, stream.DeadLetter(rec, fmt.Sprintf("partition %d offset %d: %v", rec.Partition, rec.Offset, err)))
 			continue
 		}
-		if !r.allowed[ex.GetRequest().GetMethod()] {
+		if !r.allowed[ex.GetRequest().GetMethod()] || (r.cfg.Select != nil && !r.cfg.Select(ex)) {
 			r.filtered.Add(1)
 			continue
 		}
@@ -322,7 +326,7 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (stream.Reco
 type Stats struct {
 	Fetched      uint64 // exchange records fetched
 	Replayed     uint64 // results published
-	Filtered     uint64 // skipped: method not allowed
+	Filtered     uint64 // skipped: method not allowed, or refused by Select
 	Undecodable  uint64 // sent to the DLQ (or skipped when there is none)
 	TargetErrors uint64 // outcomes that are an error, not a response
 }

@@ -243,6 +243,28 @@ func TestPacing(t *testing.T) {
 	}
 }
 
+// TestSelect: exchanges refused by Select are counted as filtered and not
+// sent, and the batch is still committed.
+func TestSelect(t *testing.T) {
+	var hits []string
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits = append(hits, r.URL.Path) }))
+	defer staging.Close()
+	u, _ := url.Parse(staging.URL)
+	src := &fakeSource{}
+	r, err := New(Config{Source: src, Results: &fakeSink{}, Targets: []Target{{Name: "t", URL: u}}, Workers: 1, Logger: quiet(),
+		Select: func(ex *schema.Exchange) bool { return ex.Request.Target != "/skip" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := []stream.Record{exchangeRecord(t, "1", "s", "GET", "/keep"), exchangeRecord(t, "2", "s", "GET", "/skip")}
+	if err := r.handle(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.Replayed != 1 || st.Filtered != 1 || len(hits) != 1 || hits[0] != "/keep" || len(src.committed) != 2 {
+		t.Fatalf("stats %+v, hits %v, committed %d", st, hits, len(src.committed))
+	}
+}
+
 // A failed publish must leave the batch uncommitted and stop Run.
 func TestPublishFailureDoesNotCommit(t *testing.T) {
 	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))

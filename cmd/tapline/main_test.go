@@ -56,6 +56,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"analyze", "--from", "kafka://h/t"}, "--es is required"},
 		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--until", "now"}, "--until needs --since"},
 		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--rate", "-1"}, "negative"},
+		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--sample", "2x"}, "--sample"},
+		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--allow-path", "[a"}, "[a"},
 		{[]string{"--log-level", "loud", "version"}, "--log-level"},
 	}
 	for _, tc := range cases {

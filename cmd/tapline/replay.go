@@ -10,7 +10,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tapline/tapline/internal/kafkaio"
+	"github.com/tapline/tapline/recorder"
 	"github.com/tapline/tapline/replayer"
+	"github.com/tapline/tapline/schema"
 )
 
 func replayCommand() *cli.Command {
@@ -24,13 +26,18 @@ func replayCommand() *cli.Command {
 			"Each allowed request goes to every --target; one ReplayResult per exchange is published.\n" +
 			"Only GET, HEAD and OPTIONS are replayed unless --allow-method says otherwise.\n" +
 			"A window keeps the recorded pace (--speed 1); continuous replay follows live traffic.\n" +
-			"Not yet: sampling, rewrites, rules files, middleware, circuit breaking (issue 4).",
+			"Not yet: header filters, rewrites, rules files, middleware, circuit breaking (issue 4).",
 		Flags: envFlags("replay", []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic"},
 			&cli.StringFlag{Name: "dlq", Usage: "where undecodable records go, with a reason header: kafka://host:9092/topic (default: log and count them)"},
 			&cli.StringFlag{Name: "group", Value: "tapline-replayer", Usage: "Kafka consumer group; replayers in one group share the partitions"},
 			&cli.StringSliceFlag{Name: "target", Usage: "a named target, name=http://host:port[/prefix]; repeat for several (e.g. candidate=... baseline=...)"},
+			&cli.StringFlag{Name: "sample", Usage: "replay a share of exchanges: 10% at random, or 10%:session to keep the same sessions every run (default: all)"},
+			&cli.StringSliceFlag{Name: "allow-host", Usage: "replay only requests for these hosts (Host header, port ignored); repeat for several"},
+			&cli.StringSliceFlag{Name: "deny-host", Usage: "do not replay requests for these hosts; repeat for several"},
+			&cli.StringSliceFlag{Name: "allow-path", Usage: "replay only request paths matching this regexp; repeat for several"},
+			&cli.StringSliceFlag{Name: "deny-path", Usage: "do not replay request paths matching this regexp; repeat for several"},
 			&cli.StringSliceFlag{Name: "allow-method", Usage: "HTTP method to replay; repeat for several; replaces the default GET, HEAD, OPTIONS"},
 			&cli.StringFlag{Name: "since", Usage: "replay the stored window from this time: RFC 3339 (2026-11-24T10:00:00Z) or relative to now (-2h)"},
 			&cli.StringFlag{Name: "until", Usage: "end of the window (excluded): RFC 3339, relative (-1h) or now (default: now)"},
@@ -73,6 +80,9 @@ func replayCommand() *cli.Command {
 				}
 				defer dlq.Close(context.Background())
 				cfg.DLQ = dlq
+			}
+			if cfg.Select, err = replaySelect(c); err != nil {
+				return err
 			}
 			if c.String("since") != "" {
 				cfg.Speed = c.Float64("speed") // pacing is for windows: live traffic is paced by its arrival
@@ -148,4 +158,23 @@ func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 		return time.Time{}, usageError("--%s %q: want RFC 3339 (2026-11-24T10:00:00Z), now, or relative (-2h)", flag, v)
 	}
 	return t, nil
+}
+
+// replaySelect compiles the host and path filters and the sampling of
+// replay (methods are AllowMethods: write safety) into one predicate.
+func replaySelect(c *cli.Context) (func(*schema.Exchange) bool, error) {
+	filter, err := recorder.NewFilter(recorder.FilterConfig{
+		AllowHosts: c.StringSlice("allow-host"), DenyHosts: c.StringSlice("deny-host"),
+		AllowPaths: c.StringSlice("allow-path"), DenyPaths: c.StringSlice("deny-path"),
+	})
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	sampler, err := recorder.NewSampler(c.String("sample"))
+	if err != nil {
+		return nil, usageError("--sample: %v", err)
+	}
+	return func(ex *schema.Exchange) bool {
+		return filter.Keep(ex.GetRequest()) && sampler.Keep(ex.GetSessionKey())
+	}, nil
 }
