@@ -90,6 +90,13 @@ type Config struct {
 	// Timeout bounds one request to one target, from sending to the last
 	// byte of the response body. Default 10s.
 	Timeout time.Duration
+	// BreakerThreshold pauses a target after this many failures in a row
+	// (no response, or a 5xx); while paused, its requests are not sent and
+	// their outcomes say so; after BreakerPause one request probes it.
+	// Default 5; negative disables the breaker.
+	BreakerThreshold int
+	// BreakerPause is how long a failing target is paused. Default 10s.
+	BreakerPause time.Duration
 	// ConnectTimeout bounds connecting (and the TLS handshake) to a
 	// target. Default 3s.
 	ConnectTimeout time.Duration
@@ -110,14 +117,15 @@ type Config struct {
 
 // Replayer replays exchanges. Create it with New.
 type Replayer struct {
-	cfg     Config
-	log     *slog.Logger
-	allowed map[string]bool
-	sender  *sender
-	pace    *pacer
-	limiter *rate.Limiter // nil: no rate limit
+	cfg      Config
+	log      *slog.Logger
+	allowed  map[string]bool
+	sender   *sender
+	pace     *pacer
+	breakers map[string]*breaker // by target name; nil entries when disabled
+	limiter  *rate.Limiter       // nil: no rate limit
 
-	fetched, replayed, filtered, undecodable, targetErrors atomic.Uint64
+	fetched, replayed, filtered, undecodable, targetErrors, paused atomic.Uint64
 }
 
 // New validates cfg and returns a Replayer.
@@ -167,6 +175,18 @@ func New(cfg Config) (*Replayer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replayer: %w", err)
 	}
+	if cfg.BreakerThreshold == 0 {
+		cfg.BreakerThreshold = 5
+	}
+	if cfg.BreakerPause <= 0 {
+		cfg.BreakerPause = 10 * time.Second
+	}
+	r.breakers = map[string]*breaker{}
+	for _, t := range cfg.Targets {
+		if cfg.BreakerThreshold > 0 {
+			r.breakers[t.Name] = &breaker{threshold: cfg.BreakerThreshold, pause: cfg.BreakerPause, now: time.Now}
+		}
+	}
 	r.cfg = cfg
 	r.sender = newSender(cfg.Workers, cfg.Timeout, cfg.ConnectTimeout, tc, cfg.BodyCap)
 	if cfg.Speed < 0 || cfg.Rate < 0 || cfg.MaxGap < 0 {
@@ -190,7 +210,7 @@ func (r *Replayer) Run(ctx context.Context) error {
 	defer func() {
 		s := r.Stats()
 		r.log.Info("replayer summary", "fetched", s.Fetched, "replayed", s.Replayed, "filtered", s.Filtered,
-			"undecodable", s.Undecodable, "target_errors", s.TargetErrors)
+			"undecodable", s.Undecodable, "target_errors", s.TargetErrors, "paused", s.Paused)
 	}()
 	for {
 		batch, err := r.cfg.Source.Fetch(ctx)
@@ -307,7 +327,19 @@ func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
 func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (stream.Record, error) {
 	res := &schema.ReplayResult{Exchange: ex, Replayer: r.cfg.Name}
 	for _, t := range r.cfg.Targets {
+		b := r.breakers[t.Name]
+		if !b.allow() {
+			r.paused.Add(1)
+			res.Outcomes = append(res.Outcomes, &schema.TargetOutcome{Target: t.Name, SentUnixNano: time.Now().UnixNano(),
+				Result: &schema.TargetOutcome_Error{Error: "not sent: target paused by the circuit breaker after repeated failures"}})
+			continue
+		}
 		out := r.sender.send(ctx, t, ex)
+		failed := out.GetError() != "" || out.GetResponse().GetStatus() >= 500
+		if b.record(!failed) {
+			r.log.Warn("target paused after repeated failures", "target", t.Name, "failures_in_a_row", r.cfg.BreakerThreshold,
+				"pause", r.cfg.BreakerPause, "last_error", out.GetError(), "last_status", out.GetResponse().GetStatus())
+		}
 		if out.GetError() != "" {
 			r.targetErrors.Add(1)
 			r.log.Debug("target error", "exchange", ex.Id, "target", t.Name, "err", out.GetError())
@@ -329,13 +361,14 @@ type Stats struct {
 	Filtered     uint64 // skipped: method not allowed, or refused by Select
 	Undecodable  uint64 // sent to the DLQ (or skipped when there is none)
 	TargetErrors uint64 // outcomes that are an error, not a response
+	Paused       uint64 // outcomes not sent because the target was paused (circuit breaker)
 }
 
 // Stats returns a snapshot of the counters; safe to call during Run.
 func (r *Replayer) Stats() Stats {
 	return Stats{
 		Fetched: r.fetched.Load(), Replayed: r.replayed.Load(), Filtered: r.filtered.Load(),
-		Undecodable: r.undecodable.Load(), TargetErrors: r.targetErrors.Load(),
+		Undecodable: r.undecodable.Load(), TargetErrors: r.targetErrors.Load(), Paused: r.paused.Load(),
 	}
 }
 

@@ -265,6 +265,38 @@ func TestSelect(t *testing.T) {
 	}
 }
 
+// TestBreakerPausesFailingTarget: a target answering 500 is paused after
+// BreakerThreshold failures; the rest is recorded as not sent, not retried.
+func TestBreakerPausesFailingTarget(t *testing.T) {
+	hits := 0
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		w.WriteHeader(500)
+	}))
+	defer staging.Close()
+	u, _ := url.Parse(staging.URL)
+	results := &fakeSink{}
+	r, err := New(Config{Source: &fakeSource{}, Results: results, Targets: []Target{{Name: "t", URL: u}}, Workers: 1, Logger: quiet(),
+		BreakerThreshold: 2, BreakerPause: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []stream.Record
+	for i := 0; i < 5; i++ {
+		batch = append(batch, exchangeRecord(t, fmt.Sprint(i), "s", "GET", "/"))
+	}
+	if err := r.handle(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); hits != 2 || st.Paused != 3 || st.Replayed != 5 {
+		t.Fatalf("hits %d, stats %+v", hits, st)
+	}
+	last, _ := schema.DecodeReplayResult(results.recs[4].Value, results.recs[4].Headers)
+	if !strings.Contains(last.Outcomes[0].GetError(), "circuit breaker") {
+		t.Fatalf("paused outcome: %v", last.Outcomes[0])
+	}
+}
+
 // A failed publish must leave the batch uncommitted and stop Run.
 func TestPublishFailureDoesNotCommit(t *testing.T) {
 	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))

@@ -26,7 +26,8 @@ func replayCommand() *cli.Command {
 			"Each allowed request goes to every --target; one ReplayResult per exchange is published.\n" +
 			"Only GET, HEAD and OPTIONS are replayed unless --allow-method says otherwise.\n" +
 			"A window keeps the recorded pace (--speed 1); continuous replay follows live traffic.\n" +
-			"Not yet: header filters, rewrites, rules files, middleware, circuit breaking (issue 4).",
+			"A target failing --breaker-threshold times in a row is paused (outcomes say so) and probed.\n" +
+			"Not yet: header filters, rewrites, rules files, middleware (issue 4).",
 		Flags: envFlags("replay", []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic"},
@@ -48,6 +49,8 @@ func replayCommand() *cli.Command {
 			&cli.IntFlag{Name: "workers", Value: 8, Usage: "sessions replayed at once"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for one request to one target, including its response body"},
 			&cli.IntFlag{Name: "body-cap", Value: 1 << 20, Usage: "bytes of each target response body to keep"},
+			&cli.IntFlag{Name: "breaker-threshold", Value: 5, Usage: "pause a target after this many failures in a row (no response or 5xx); -1 disables"},
+			&cli.DurationFlag{Name: "breaker-pause", Value: 10 * time.Second, Usage: "how long a failing target is paused before one request probes it"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 3 * time.Second, Usage: "limit for connecting (and the TLS handshake) to a target"},
 			&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra CAs to trust for https targets"},
 			&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "accept any certificate from https targets (self-signed staging only)"},
