@@ -90,6 +90,10 @@ type Config struct {
 	// Timeout bounds one request to one target, from sending to the last
 	// byte of the response body. Default 10s.
 	Timeout time.Duration
+	// Rewrite changes outgoing requests (host, path, headers, query); see
+	// Rules. Default nil: sent as recorded (plus HeaderReplay, minus
+	// hop-by-hop headers).
+	Rewrite *Rewriter
 	// BreakerThreshold pauses a target after this many failures in a row
 	// (no response, or a 5xx); while paused, its requests are not sent and
 	// their outcomes say so; after BreakerPause one request probes it.
@@ -189,6 +193,7 @@ func New(cfg Config) (*Replayer, error) {
 	}
 	r.cfg = cfg
 	r.sender = newSender(cfg.Workers, cfg.Timeout, cfg.ConnectTimeout, tc, cfg.BodyCap)
+	r.sender.rewrite = cfg.Rewrite
 	if cfg.Speed < 0 || cfg.Rate < 0 || cfg.MaxGap < 0 {
 		return nil, errors.New("replayer: speed, rate and max gap must not be negative")
 	}

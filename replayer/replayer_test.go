@@ -171,7 +171,7 @@ func TestWireHeaders(t *testing.T) {
 		Headers: []*schema.Header{{Name: "x-mixed-Case", Value: "1"}, {Name: "X-Rep", Value: "a"}, {Name: "X-Rep", Value: "b"},
 			{Name: "Transfer-Encoding", Value: "chunked"}, {Name: "Content-Length", Value: "1"}, {Name: "TE", Value: "trailers"}},
 	}}
-	req, err := buildRequest(context.Background(), Target{Name: "t", URL: u}, ex)
+	req, err := buildRequest(context.Background(), Target{Name: "t", URL: u}, ex, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ var hopByHop = map[string]bool{
 type sender struct {
 	client  *http.Client
 	bodyCap int
+	rewrite *Rewriter // nil: none
 }
 
 func newSender(workers int, timeout, connectTimeout time.Duration, tlsConfig *tls.Config, bodyCap int) *sender {
@@ -58,7 +59,7 @@ func newSender(workers int, timeout, connectTimeout time.Duration, tlsConfig *tl
 
 // buildRequest makes a new outgoing request for target t from the recorded
 // request. The recorded request is not modified.
-func buildRequest(ctx context.Context, t Target, ex *schema.Exchange) (*http.Request, error) {
+func buildRequest(ctx context.Context, t Target, ex *schema.Exchange, rw *Rewriter) (*http.Request, error) {
 	in := ex.GetRequest()
 	if in.GetBodyTruncated() {
 		return nil, fmt.Errorf("request body was truncated at capture (%d of %d bytes); not sent", len(in.Body), in.BodySize)
@@ -66,6 +67,9 @@ func buildRequest(ctx context.Context, t Target, ex *schema.Exchange) (*http.Req
 	ref, err := url.Parse(in.GetTarget())
 	if err != nil {
 		return nil, fmt.Errorf("recorded target %q: %w", in.GetTarget(), err)
+	}
+	if rewritten := rw.rewritePath(ref.Path); rewritten != ref.Path {
+		ref.Path, ref.RawPath = rewritten, ""
 	}
 	u := *t.URL
 	u.Path = strings.TrimSuffix(t.URL.Path, "/") + ref.Path
@@ -105,6 +109,7 @@ func buildRequest(ctx context.Context, t Target, ex *schema.Exchange) (*http.Req
 	if in.GetHost() != "" {
 		out.Host = in.GetHost() // keep the recorded Host: virtual hosts route on it
 	}
+	rw.apply(out)
 	return out, nil
 }
 
@@ -112,7 +117,7 @@ func buildRequest(ctx context.Context, t Target, ex *schema.Exchange) (*http.Req
 // the outcome, never returned.
 func (s *sender) send(ctx context.Context, t Target, ex *schema.Exchange) *schema.TargetOutcome {
 	out := &schema.TargetOutcome{Target: t.Name}
-	req, err := buildRequest(ctx, t, ex)
+	req, err := buildRequest(ctx, t, ex, s.rewrite)
 	if err != nil {
 		out.Result = &schema.TargetOutcome_Error{Error: err.Error()}
 		return out

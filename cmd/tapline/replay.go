@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/recorder"
@@ -27,7 +30,8 @@ func replayCommand() *cli.Command {
 			"Only GET, HEAD and OPTIONS are replayed unless --allow-method says otherwise.\n" +
 			"A window keeps the recorded pace (--speed 1); continuous replay follows live traffic.\n" +
 			"A target failing --breaker-threshold times in a row is paused (outcomes say so) and probed.\n" +
-			"Not yet: header filters, rewrites, rules files, middleware (issue 4).",
+			"Rewrites (--rules FILE and the flags) are compiled at start; a bad rule stops the command.\n" +
+			"Not yet: header filters, middleware (issue 4).",
 		Flags: envFlags("replay", []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic"},
@@ -49,6 +53,14 @@ func replayCommand() *cli.Command {
 			&cli.IntFlag{Name: "workers", Value: 8, Usage: "sessions replayed at once"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for one request to one target, including its response body"},
 			&cli.IntFlag{Name: "body-cap", Value: 1 << 20, Usage: "bytes of each target response body to keep"},
+			&cli.StringFlag{Name: "rules", Usage: "YAML rewrite rules file (keys: host, paths, set_headers, delete_headers, replace_headers, set_query, delete_query); flags add to it"},
+			&cli.StringFlag{Name: "host", Usage: "send this Host header instead of the recorded one"},
+			&cli.StringSliceFlag{Name: "rewrite-path", Usage: "rewrite the path: 'REGEXP => REPLACEMENT' ($1 for groups); repeat, applied in order"},
+			&cli.StringSliceFlag{Name: "set-header", Usage: "set a header: 'Name: value'; repeat for several (Authorization: use TAPLINE_REPLAY_AUTHORIZATION)"},
+			&cli.StringSliceFlag{Name: "delete-header", Usage: "remove this header before sending; repeat for several"},
+			&cli.StringSliceFlag{Name: "replace-header", Usage: "rewrite a header value: 'Name: REGEXP => REPLACEMENT'; repeat for several"},
+			&cli.StringSliceFlag{Name: "set-query", Usage: "set a query parameter: name=value; repeat for several"},
+			&cli.StringSliceFlag{Name: "delete-query", Usage: "remove this query parameter; repeat for several"},
 			&cli.IntFlag{Name: "breaker-threshold", Value: 5, Usage: "pause a target after this many failures in a row (no response or 5xx); -1 disables"},
 			&cli.DurationFlag{Name: "breaker-pause", Value: 10 * time.Second, Usage: "how long a failing target is paused before one request probes it"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 3 * time.Second, Usage: "limit for connecting (and the TLS handshake) to a target"},
@@ -85,6 +97,9 @@ func replayCommand() *cli.Command {
 				cfg.DLQ = dlq
 			}
 			if cfg.Select, err = replaySelect(c); err != nil {
+				return err
+			}
+			if cfg.Rewrite, err = replayRewrite(c); err != nil {
 				return err
 			}
 			if c.String("since") != "" {
@@ -180,4 +195,40 @@ func replaySelect(c *cli.Context) (func(*schema.Exchange) bool, error) {
 	return func(ex *schema.Exchange) bool {
 		return filter.Keep(ex.GetRequest()) && sampler.Keep(ex.GetSessionKey())
 	}, nil
+}
+
+// replayRewrite compiles the rules file and the rewrite flags (added after
+// the file's rules). The Authorization value comes only from the
+// environment: a secret in a flag shows in ps and shell history.
+func replayRewrite(c *cli.Context) (*replayer.Rewriter, error) {
+	var rules replayer.Rules
+	if path := c.String("rules"); path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, usageError("--rules: %v", err)
+		}
+		defer f.Close()
+		dec := yaml.NewDecoder(f)
+		dec.KnownFields(true)
+		if err := dec.Decode(&rules); err != nil && !errors.Is(err, io.EOF) {
+			return nil, usageError("--rules %s: %v", path, err)
+		}
+	}
+	if h := c.String("host"); h != "" {
+		rules.Host = h
+	}
+	rules.Paths = append(rules.Paths, c.StringSlice("rewrite-path")...)
+	rules.SetHeaders = append(rules.SetHeaders, c.StringSlice("set-header")...)
+	if auth := os.Getenv("TAPLINE_REPLAY_AUTHORIZATION"); auth != "" {
+		rules.SetHeaders = append(rules.SetHeaders, "Authorization: "+auth)
+	}
+	rules.DeleteHeaders = append(rules.DeleteHeaders, c.StringSlice("delete-header")...)
+	rules.ReplaceHeaders = append(rules.ReplaceHeaders, c.StringSlice("replace-header")...)
+	rules.SetQuery = append(rules.SetQuery, c.StringSlice("set-query")...)
+	rules.DeleteQuery = append(rules.DeleteQuery, c.StringSlice("delete-query")...)
+	rw, err := replayer.NewRewriter(rules)
+	if err != nil {
+		return nil, usageError("rewrite rule refused: %v", err)
+	}
+	return rw, nil
 }

@@ -1,0 +1,72 @@
+package replayer
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/tapline/tapline/schema"
+)
+
+func TestRewrite(t *testing.T) {
+	rw, err := NewRewriter(Rules{
+		Host:           "staging.internal",
+		Paths:          []string{`^/api/v1/ => /api/v2/`, `/users/(\d+) => /people/$1`},
+		SetHeaders:     []string{"Authorization: Bearer staging-token", "X-Env: staging"},
+		DeleteHeaders:  []string{"cookie"},
+		ReplaceHeaders: []string{"User-Agent: ^(.*)$ => $1 (replayed)"},
+		SetQuery:       []string{"debug=1"},
+		DeleteQuery:    []string{"session"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse("http://staging:8080")
+	ex := &schema.Exchange{Id: "e1", Request: &schema.Request{
+		Method: "GET", Target: "/api/v1/users/42?session=abc&x=1", Host: "prod.example",
+		Headers: []*schema.Header{{Name: "Cookie", Value: "sid=1"}, {Name: "User-Agent", Value: "app/1"}, {Name: "authorization", Value: "Bearer prod-secret"}},
+	}}
+	req, err := buildRequest(context.Background(), Target{Name: "t", URL: u}, ex, rw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	req.Write(&b)
+	wire := b.String()
+	for _, want := range []string{"GET /api/v2/people/42?debug=1&x=1 HTTP/1.1\r\n", "Host: staging.internal\r\n", "Authorization: Bearer staging-token\r\n",
+		"X-Env: staging\r\n", "User-Agent: app/1 (replayed)\r\n"} {
+		if !strings.Contains(wire, want) {
+			t.Errorf("missing %q in\n%s", want, wire)
+		}
+	}
+	for _, unwanted := range []string{"sid=1", "prod-secret", "session=abc"} {
+		if strings.Contains(wire, unwanted) {
+			t.Errorf("%q survived in\n%s", unwanted, wire)
+		}
+	}
+	if ex.Request.Target != "/api/v1/users/42?session=abc&x=1" || ex.Request.Headers[0].Value != "sid=1" {
+		t.Error("the recorded request was modified")
+	}
+}
+
+func TestRewriteRulesRefused(t *testing.T) {
+	cases := []struct {
+		rules Rules
+		want  string
+	}{
+		{Rules{Paths: []string{"no arrow"}}, `path rewrite "no arrow"`},
+		{Rules{Paths: []string{"([ => x"}}, `path rewrite "([ => x"`},
+		{Rules{SetHeaders: []string{"novalue"}}, `set header "novalue"`},
+		{Rules{SetHeaders: []string{"Bad Name: v"}}, `set header "Bad Name: v"`},
+		{Rules{DeleteHeaders: []string{""}}, "delete header"},
+		{Rules{ReplaceHeaders: []string{"X-A: ( => y"}}, `replace header "X-A: ( => y"`},
+		{Rules{SetQuery: []string{"=1"}}, `set query "=1"`},
+		{Rules{DeleteQuery: []string{""}}, "delete query"},
+	}
+	for _, tc := range cases {
+		if _, err := NewRewriter(tc.rules); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v, want an error naming %s", tc.rules, err, tc.want)
+		}
+	}
+}
