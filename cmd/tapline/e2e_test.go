@@ -282,6 +282,10 @@ func TestReplayWindow(t *testing.T) {
 		{"the hour before", "2026-11-28T03:00:00Z", "2026-11-28T04:00:00Z", nil, 0, nil},
 		// GET /users/1, GET /users/2?verbose=1 and HEAD /users/1 are left out.
 		{"without /users", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z", []string{"--deny-path", "^/users"}, 5, nil},
+		// Only GET /users/1 carries X-Trace (twice: a and b), so excluding
+		// the value b leaves nothing.
+		{"requiring a header", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z", []string{"--require-header", "X-Trace"}, 1, []string{"GET /users/1"}},
+		{"excluding a header value", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z", []string{"--require-header", "X-Trace", "--exclude-header", "x-trace=^b$"}, 0, nil},
 		{"with rewrite rules", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z",
 			[]string{"--rules", "testdata/rules.yaml", "--rewrite-path", "^/users/ => /people/"}, 8, []string{"GET /people/1?debug=1 staging", "GET /people/2?debug=1&verbose=1 staging"}},
 	}

@@ -58,6 +58,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--rate", "-1"}, "negative"},
 		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--sample", "2x"}, "--sample"},
 		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--rewrite-path", "(=>x"}, `path rewrite "(=>x"`},
+		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--require-header", "X-A=("}, `--require-header "X-A=("`},
 		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--rules", "testdata/bad-rules.yaml"}, "field pathz not found"},
 		{[]string{"replay", "--from", "kafka://h/t", "--to", "kafka://h/r", "--target", "s=http://x", "--allow-path", "[a"}, "[a"},
 		{[]string{"--log-level", "loud", "version"}, "--log-level"},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -31,7 +32,7 @@ func replayCommand() *cli.Command {
 			"A window keeps the recorded pace (--speed 1); continuous replay follows live traffic.\n" +
 			"A target failing --breaker-threshold times in a row is paused (outcomes say so) and probed.\n" +
 			"Rewrites (--rules FILE and the flags) are compiled at start; a bad rule stops the command.\n" +
-			"Not yet: header filters, middleware (issue 4).",
+			"Not yet: the middleware process (issue 4).",
 		Flags: envFlags("replay", []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic"},
@@ -43,6 +44,8 @@ func replayCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "deny-host", Usage: "do not replay requests for these hosts; repeat for several"},
 			&cli.StringSliceFlag{Name: "allow-path", Usage: "replay only request paths matching this regexp; repeat for several"},
 			&cli.StringSliceFlag{Name: "deny-path", Usage: "do not replay request paths matching this regexp; repeat for several"},
+			&cli.StringSliceFlag{Name: "require-header", Usage: "replay only requests carrying this header: NAME, or NAME=REGEXP to match its value; repeat (all must hold)"},
+			&cli.StringSliceFlag{Name: "exclude-header", Usage: "do not replay requests carrying this header: NAME, or NAME=REGEXP; repeat (any excludes)"},
 			&cli.StringSliceFlag{Name: "allow-method", Usage: "HTTP method to replay; repeat for several; replaces the default GET, HEAD, OPTIONS"},
 			&cli.StringFlag{Name: "since", Usage: "replay the stored window from this time: RFC 3339 (2026-11-24T10:00:00Z) or relative to now (-2h)"},
 			&cli.StringFlag{Name: "until", Usage: "end of the window (excluded): RFC 3339, relative (-1h) or now (default: now)"},
@@ -192,9 +195,63 @@ func replaySelect(c *cli.Context) (func(*schema.Exchange) bool, error) {
 	if err != nil {
 		return nil, usageError("--sample: %v", err)
 	}
+	require, err := headerMatchers("require-header", c.StringSlice("require-header"))
+	if err != nil {
+		return nil, err
+	}
+	exclude, err := headerMatchers("exclude-header", c.StringSlice("exclude-header"))
+	if err != nil {
+		return nil, err
+	}
 	return func(ex *schema.Exchange) bool {
-		return filter.Keep(ex.GetRequest()) && sampler.Keep(ex.GetSessionKey())
+		req := ex.GetRequest()
+		for _, m := range require {
+			if !m.matches(req) {
+				return false
+			}
+		}
+		for _, m := range exclude {
+			if m.matches(req) {
+				return false
+			}
+		}
+		return filter.Keep(req) && sampler.Keep(ex.GetSessionKey())
 	}, nil
+}
+
+// headerMatcher tests a request for a header, and optionally its value.
+type headerMatcher struct {
+	name  string
+	value *regexp.Regexp // nil: presence is enough
+}
+
+func (m headerMatcher) matches(req *schema.Request) bool {
+	for _, h := range req.GetHeaders() {
+		if strings.EqualFold(h.GetName(), m.name) && (m.value == nil || m.value.MatchString(h.GetValue())) {
+			return true
+		}
+	}
+	return false
+}
+
+func headerMatchers(flag string, specs []string) ([]headerMatcher, error) {
+	var out []headerMatcher
+	for _, spec := range specs {
+		name, expr, hasValue := strings.Cut(spec, "=")
+		if name == "" {
+			return nil, usageError("--%s %q: want NAME or NAME=REGEXP", flag, spec)
+		}
+		m := headerMatcher{name: name}
+		if hasValue {
+			re, err := regexp.Compile(expr)
+			if err != nil {
+				return nil, usageError("--%s %q: %v", flag, spec, err)
+			}
+			m.value = re
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // replayRewrite compiles the rules file and the rewrite flags (added after
