@@ -75,6 +75,9 @@ type Config struct {
 	// Workers is how many requests are in flight at once (sessions run in
 	// parallel, each one request at a time). Default 8.
 	Workers int
+	// SessionParallel drops the per-session order: every exchange is sent
+	// as soon as it is due and a worker is free. Default false.
+	SessionParallel bool
 	// Speed paces the replay by the recorded gaps between exchanges,
 	// divided by Speed (2 = twice as fast). Default 0: no pacing, send as
 	// fast as Workers and Rate allow (continuous shadowing of live
@@ -256,14 +259,18 @@ func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
 			r.filtered.Add(1)
 			continue
 		}
-		if _, ok := sessions[ex.SessionKey]; !ok {
-			order = append(order, ex.SessionKey)
+		key := ex.SessionKey
+		if r.cfg.SessionParallel {
+			key = ex.Id // every exchange its own session
+		}
+		if _, ok := sessions[key]; !ok {
+			order = append(order, key)
 		}
 		recorded := rec.Time
 		if ns := ex.GetTimes().GetRequestFirstByteUnixNano(); ns > 0 {
 			recorded = time.Unix(0, ns)
 		}
-		sessions[ex.SessionKey] = append(sessions[ex.SessionKey], job{ex: ex, due: r.pace.due(recorded)})
+		sessions[key] = append(sessions[key], job{ex: ex, due: r.pace.due(recorded)})
 	}
 
 	// One goroutine per session of the batch (at most MaxBatch), sending

@@ -243,6 +243,67 @@ func TestPacing(t *testing.T) {
 	}
 }
 
+// TestSessionParallel: with SessionParallel, a slow first request of a
+// session does not hold back the second; without it, it does.
+func TestSessionParallel(t *testing.T) {
+	for _, parallel := range []bool{false, true} {
+		release := make(chan struct{})
+		var mu sync.Mutex
+		var seen []string
+		staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.URL.Path)
+			mu.Unlock()
+			if r.URL.Path == "/slow" {
+				<-release
+			}
+		}))
+		u, _ := url.Parse(staging.URL)
+		r, err := New(Config{Source: &fakeSource{}, Results: &fakeSink{}, Targets: []Target{{Name: "t", URL: u}}, Workers: 2,
+			SessionParallel: parallel, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error)
+		go func() {
+			done <- r.handle(context.Background(), []stream.Record{exchangeRecord(t, "1", "s", "GET", "/slow"), exchangeRecord(t, "2", "s", "GET", "/fast")})
+		}()
+		// Wait until /slow is in; then see whether /fast arrives before
+		// /slow is released.
+		// Bounded waits, never a pass/fail threshold: sequentially /fast
+		// cannot arrive at all while /slow is held (a short look is
+		// enough); in parallel it must arrive (a long bound is generous).
+		waitFor := func(n int, limit time.Duration) bool {
+			for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
+				mu.Lock()
+				got := len(seen)
+				mu.Unlock()
+				if got >= n {
+					return true
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			return false
+		}
+		if !waitFor(1, 30*time.Second) {
+			t.Fatal("/slow never arrived")
+		}
+		look := 200 * time.Millisecond
+		if parallel {
+			look = 30 * time.Second
+		}
+		fastFirst := waitFor(2, look)
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		staging.Close()
+		if fastFirst != parallel {
+			t.Errorf("session-parallel %v: /fast arrived while /slow was held: %v", parallel, fastFirst)
+		}
+	}
+}
+
 // TestSelect: exchanges refused by Select are counted as filtered and not
 // sent, and the batch is still committed.
 func TestSelect(t *testing.T) {

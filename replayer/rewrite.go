@@ -180,4 +180,3 @@ func deleteHeader(h http.Header, name string) {
 		}
 	}
 }
-

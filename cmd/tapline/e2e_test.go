@@ -294,7 +294,7 @@ func TestReplayWindow(t *testing.T) {
 			results := stacktest.Topic(t, brokers, 1)
 			order = nil
 			args := append([]string{"replay", "--from", kafkaURL(exchanges), "--to", kafkaURL(results),
-				"--since", tc.since, "--until", tc.until, "--target", "staging=" + staging.URL, "--workers", "1"}, tc.extra...)
+				"--since", tc.since, "--until", tc.until, "--target", "staging=" + staging.URL, "--max-inflight", "1"}, tc.extra...)
 			log, err := runTapline(ctx, args...)
 			if err != nil {
 				t.Fatalf("replay: %v\n%s", err, log)
