@@ -93,6 +93,10 @@ type Config struct {
 	// Timeout bounds one request to one target, from sending to the last
 	// byte of the response body. Default 10s.
 	Timeout time.Duration
+	// Middleware, when set, transforms or drops every exchange before it
+	// is sent (after Rewrite's view: the middleware sees the recorded
+	// request, Rewrite then applies to what it returns). Default nil.
+	Middleware *Middleware
 	// Rewrite changes outgoing requests (host, path, headers, query); see
 	// Rules. Default nil: sent as recorded (plus HeaderReplay, minus
 	// hop-by-hop headers).
@@ -132,7 +136,7 @@ type Replayer struct {
 	breakers map[string]*breaker // by target name; nil entries when disabled
 	limiter  *rate.Limiter       // nil: no rate limit
 
-	fetched, replayed, filtered, undecodable, targetErrors, paused atomic.Uint64
+	fetched, replayed, filtered, undecodable, targetErrors, paused, middlewareDropped atomic.Uint64
 }
 
 // New validates cfg and returns a Replayer.
@@ -218,7 +222,8 @@ func (r *Replayer) Run(ctx context.Context) error {
 	defer func() {
 		s := r.Stats()
 		r.log.Info("replayer summary", "fetched", s.Fetched, "replayed", s.Replayed, "filtered", s.Filtered,
-			"undecodable", s.Undecodable, "target_errors", s.TargetErrors, "paused", s.Paused)
+			"undecodable", s.Undecodable, "target_errors", s.TargetErrors, "paused", s.Paused,
+			"middleware_dropped", s.MiddlewareDropped)
 	}()
 	for {
 		batch, err := r.cfg.Source.Fetch(ctx)
@@ -297,13 +302,15 @@ func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
 					}
 				}
 				sem <- struct{}{}
-				rec, err := r.replay(sendCtx, j.ex)
+				rec, ok, err := r.replay(sendCtx, j.ex)
 				<-sem
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 					return
 				}
-				results[i] = append(results[i], rec)
+				if ok {
+					results[i] = append(results[i], rec)
+				}
 			}
 		}()
 	}
@@ -335,10 +342,35 @@ func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
 	return nil
 }
 
-// replay sends ex to every target and encodes the result.
-func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (stream.Record, error) {
+// replay sends ex to every target and encodes the result; ok is false
+// when the middleware dropped the exchange (nothing to publish).
+func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.Record, ok bool, err error) {
 	res := &schema.ReplayResult{Exchange: ex, Replayer: r.cfg.Name}
+	send := ex
+	var mwErr error
+	if r.cfg.Middleware != nil {
+		req, err := r.cfg.Middleware.transform(ctx, ex)
+		switch {
+		case errors.Is(err, errMiddlewareDrop):
+			r.middlewareDropped.Add(1)
+			return stream.Record{}, false, nil
+		case errors.Is(err, errMiddlewareExited):
+			return stream.Record{}, false, err
+		case err != nil:
+			mwErr = err // recorded as every target's outcome
+		default:
+			// The recorded exchange stays as it is in the result; only
+			// what is sent changes.
+			send = &schema.Exchange{Id: ex.Id, SessionKey: ex.SessionKey, Request: req}
+		}
+	}
 	for _, t := range r.cfg.Targets {
+		if mwErr != nil {
+			r.targetErrors.Add(1)
+			res.Outcomes = append(res.Outcomes, &schema.TargetOutcome{Target: t.Name, SentUnixNano: time.Now().UnixNano(),
+				Result: &schema.TargetOutcome_Error{Error: "not sent: " + mwErr.Error()}})
+			continue
+		}
 		b := r.breakers[t.Name]
 		if !b.allow() {
 			r.paused.Add(1)
@@ -346,7 +378,7 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (stream.Reco
 				Result: &schema.TargetOutcome_Error{Error: "not sent: target paused by the circuit breaker after repeated failures"}})
 			continue
 		}
-		out := r.sender.send(ctx, t, ex)
+		out := r.sender.send(ctx, t, send)
 		failed := out.GetError() != "" || out.GetResponse().GetStatus() >= 500
 		if b.record(!failed) {
 			r.log.Warn("target paused after repeated failures", "target", t.Name, "failures_in_a_row", r.cfg.BreakerThreshold,
@@ -360,13 +392,13 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (stream.Reco
 	}
 	value, headers, err := schema.EncodeReplayResult(res)
 	if err != nil {
-		return stream.Record{}, fmt.Errorf("encoding result of exchange %s: %w", ex.Id, err)
+		return stream.Record{}, false, fmt.Errorf("encoding result of exchange %s: %w", ex.Id, err)
 	}
-	return stream.Record{Key: []byte(ex.SessionKey), Value: value, Headers: headers, Time: time.Now()}, nil
+	return stream.Record{Key: []byte(ex.SessionKey), Value: value, Headers: headers, Time: time.Now()}, true, nil
 }
 
 // Stats is a snapshot of the replayer's counters. Every fetched record is
-// replayed, filtered or undecodable.
+// replayed, filtered, dropped by the middleware or undecodable.
 type Stats struct {
 	Fetched      uint64 // exchange records fetched
 	Replayed     uint64 // results published
@@ -374,6 +406,8 @@ type Stats struct {
 	Undecodable  uint64 // sent to the DLQ (or skipped when there is none)
 	TargetErrors uint64 // outcomes that are an error, not a response
 	Paused       uint64 // outcomes not sent because the target was paused (circuit breaker)
+	// MiddlewareDropped counts exchanges the middleware said to drop.
+	MiddlewareDropped uint64
 }
 
 // Stats returns a snapshot of the counters; safe to call during Run.
@@ -381,6 +415,7 @@ func (r *Replayer) Stats() Stats {
 	return Stats{
 		Fetched: r.fetched.Load(), Replayed: r.replayed.Load(), Filtered: r.filtered.Load(),
 		Undecodable: r.undecodable.Load(), TargetErrors: r.targetErrors.Load(), Paused: r.paused.Load(),
+		MiddlewareDropped: r.middlewareDropped.Load(),
 	}
 }
 

@@ -286,6 +286,11 @@ func TestReplayWindow(t *testing.T) {
 		// the value b leaves nothing.
 		{"requiring a header", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z", []string{"--require-header", "X-Trace"}, 1, []string{"GET /users/1"}},
 		{"excluding a header value", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z", []string{"--require-header", "X-Trace", "--exclude-header", "x-trace=^b$"}, 0, nil},
+		// The example middleware tags every request; /users/... has no
+		// /v1/ or /admin prefix, so nothing else changes.
+		{"through the example middleware", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z",
+			[]string{"--middleware", "python3 ../../deploy/middleware/example.py", "--middleware-timeout", "10s", "--set-header", "X-Env: mw"}, 8,
+			[]string{"GET /users/1 mw", "GET /users/2?verbose=1 mw"}},
 		{"with rewrite rules", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z",
 			[]string{"--rules", "testdata/rules.yaml", "--rewrite-path", "^/users/ => /people/"}, 8, []string{"GET /people/1?debug=1 staging", "GET /people/2?debug=1&verbose=1 staging"}},
 	}

@@ -32,7 +32,7 @@ func replayCommand() *cli.Command {
 			"A window keeps the recorded pace (--speed 1); continuous replay follows live traffic.\n" +
 			"A target failing --breaker-threshold times in a row is paused (outcomes say so) and probed.\n" +
 			"Rewrites (--rules FILE and the flags) are compiled at start; a bad rule stops the command.\n" +
-			"Not yet: the middleware process (issue 4).",
+			"--middleware runs a program that may change or drop each exchange (JSON lines).",
 		Flags: envFlags("replay", []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic"},
@@ -65,6 +65,8 @@ func replayCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "replace-header", Usage: "rewrite a header value: 'Name: REGEXP => REPLACEMENT'; repeat for several"},
 			&cli.StringSliceFlag{Name: "set-query", Usage: "set a query parameter: name=value; repeat for several"},
 			&cli.StringSliceFlag{Name: "delete-query", Usage: "remove this query parameter; repeat for several"},
+			&cli.StringFlag{Name: "middleware", Usage: "program (and arguments, split on spaces) that sees each exchange as a JSON line and returns the request to send or a drop; see deploy/middleware/example.py"},
+			&cli.DurationFlag{Name: "middleware-timeout", Value: time.Second, Usage: "how long to wait for the middleware's reply to one exchange"},
 			&cli.IntFlag{Name: "breaker-threshold", Value: 5, Usage: "pause a target after this many failures in a row (no response or 5xx); -1 disables"},
 			&cli.DurationFlag{Name: "breaker-pause", Value: 10 * time.Second, Usage: "how long a failing target is paused before one request probes it"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 3 * time.Second, Usage: "limit for connecting (and the TLS handshake) to a target"},
@@ -105,6 +107,14 @@ func replayCommand() *cli.Command {
 			}
 			if cfg.Rewrite, err = replayRewrite(c); err != nil {
 				return err
+			}
+			if command := strings.Fields(c.String("middleware")); len(command) > 0 {
+				mw, err := replayer.StartMiddleware(replayer.MiddlewareConfig{Command: command, Timeout: c.Duration("middleware-timeout")})
+				if err != nil {
+					return usageError("--middleware: %v", err)
+				}
+				defer mw.Close()
+				cfg.Middleware = mw
 			}
 			if c.String("since") != "" {
 				cfg.Speed = c.Float64("speed") // pacing is for windows: live traffic is paced by its arrival
