@@ -97,6 +97,16 @@ type Config struct {
 	// is sent (after Rewrite's view: the middleware sees the recorded
 	// request, Rewrite then applies to what it returns). Default nil.
 	Middleware *Middleware
+	// OnOutcome, when set, is called for every outcome of every target
+	// (for metrics): the latency, the status (0 when there was no
+	// response) and the error text. It must be safe for concurrent use.
+	OnOutcome func(target string, latency time.Duration, status int, err string)
+	// Total, when known (a window), is how many exchanges the run will
+	// fetch at most; progress lines then show a share and an ETA.
+	Total int64
+	// StatsInterval is how often a progress and summary line is logged.
+	// Default 30s.
+	StatsInterval time.Duration
 	// Rewrite changes outgoing requests (host, path, headers, query); see
 	// Rules. Default nil: sent as recorded (plus HeaderReplay, minus
 	// hop-by-hop headers).
@@ -189,6 +199,9 @@ func New(cfg Config) (*Replayer, error) {
 	if cfg.BreakerThreshold == 0 {
 		cfg.BreakerThreshold = 5
 	}
+	if cfg.StatsInterval <= 0 {
+		cfg.StatsInterval = 30 * time.Second
+	}
 	if cfg.BreakerPause <= 0 {
 		cfg.BreakerPause = 10 * time.Second
 	}
@@ -219,6 +232,8 @@ func New(cfg Config) (*Replayer, error) {
 // be delivered again after a restart.
 func (r *Replayer) Run(ctx context.Context) error {
 	r.log.Info("replaying", "targets", targetList(r.cfg.Targets), "methods", r.cfg.AllowMethods)
+	stopProgress := r.progress()
+	defer stopProgress()
 	defer func() {
 		s := r.Stats()
 		r.log.Info("replayer summary", "fetched", s.Fetched, "replayed", s.Replayed, "filtered", s.Filtered,
@@ -379,6 +394,9 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 			continue
 		}
 		out := r.sender.send(ctx, t, send)
+		if r.cfg.OnOutcome != nil {
+			r.cfg.OnOutcome(t.Name, time.Duration(out.GetLatencyNanos()), int(out.GetResponse().GetStatus()), out.GetError())
+		}
 		failed := out.GetError() != "" || out.GetResponse().GetStatus() >= 500
 		if b.record(!failed) {
 			r.log.Warn("target paused after repeated failures", "target", t.Name, "failures_in_a_row", r.cfg.BreakerThreshold,
@@ -395,6 +413,40 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 		return stream.Record{}, false, fmt.Errorf("encoding result of exchange %s: %w", ex.Id, err)
 	}
 	return stream.Record{Key: []byte(ex.SessionKey), Value: value, Headers: headers, Time: time.Now()}, true, nil
+}
+
+// progress logs a line every StatsInterval until the returned func is
+// called: counts, the rate since the last line, and for a bounded run the
+// share done and an ETA.
+func (r *Replayer) progress() (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(r.cfg.StatsInterval)
+		defer tick.Stop()
+		last, lastAt := uint64(0), time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				s := r.Stats()
+				handled := s.Replayed + s.Filtered + s.Undecodable + s.MiddlewareDropped
+				rate := float64(handled-last) / now.Sub(lastAt).Seconds()
+				args := []any{"replayed", s.Replayed, "filtered", s.Filtered, "target_errors", s.TargetErrors,
+					"paused", s.Paused, "per_second", fmt.Sprintf("%.0f", rate)}
+				if r.cfg.Total > 0 {
+					args = append(args, "done", fmt.Sprintf("%d/%d (%.0f%%)", handled, r.cfg.Total, 100*float64(handled)/float64(r.cfg.Total)))
+					if rate > 0 && int64(handled) < r.cfg.Total {
+						eta := time.Duration(float64(r.cfg.Total-int64(handled)) / rate * float64(time.Second))
+						args = append(args, "eta", eta.Round(time.Second).String())
+					}
+				}
+				r.log.Info("replay progress", args...)
+				last, lastAt = handled, now
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // Stats is a snapshot of the replayer's counters. Every fetched record is

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/recorder"
+	"github.com/tapline/tapline/replayer"
 )
 
 // recorderCollector exposes a recorder's and its output's counters to
@@ -91,4 +92,65 @@ func serveMetrics(ctx context.Context, addr string, cs ...prometheus.Collector) 
 	}()
 	slog.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	return ln.Addr().String(), nil
+}
+
+// replayMetrics exposes a replayer's counters, its consumer lag and, per
+// target, outcomes by kind and a latency histogram.
+type replayMetrics struct {
+	rep      *replayer.Replayer
+	lag      func() int64 // nil for a window
+	outcomes *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newReplayMetrics() *replayMetrics {
+	return &replayMetrics{
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tapline_replay_outcomes_total", Help: "Outcomes per target, by kind: 2xx..5xx, or error (no response).",
+		}, []string{"target", "kind"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tapline_replay_latency_seconds", Help: "Latency per target, from sending to the last body byte.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"target"}),
+	}
+}
+
+// observe is the replayer's OnOutcome hook.
+func (m *replayMetrics) observe(target string, latency time.Duration, status int, errText string) {
+	kind := "error"
+	if errText == "" && status >= 100 {
+		kind = fmt.Sprintf("%dxx", status/100)
+	}
+	m.outcomes.WithLabelValues(target, kind).Inc()
+	if errText == "" {
+		m.latency.WithLabelValues(target).Observe(latency.Seconds())
+	}
+}
+
+var (
+	descReplayRecords = prometheus.NewDesc("tapline_replay_exchanges_total", "Exchanges fetched and what became of them.", []string{"outcome"}, nil)
+	descReplayPaused  = prometheus.NewDesc("tapline_replay_paused_total", "Target outcomes not sent because the target was paused (circuit breaker).", nil, nil)
+	descReplayLag     = prometheus.NewDesc("tapline_replay_consumer_lag", "Records behind the end of the assigned partitions (consumer group mode).", nil, nil)
+)
+
+func (m *replayMetrics) Describe(ch chan<- *prometheus.Desc) {
+	m.outcomes.Describe(ch)
+	m.latency.Describe(ch)
+	ch <- descReplayRecords
+	ch <- descReplayPaused
+	ch <- descReplayLag
+}
+
+func (m *replayMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.outcomes.Collect(ch)
+	m.latency.Collect(ch)
+	s := m.rep.Stats()
+	for outcome, v := range map[string]uint64{"fetched": s.Fetched, "replayed": s.Replayed, "filtered": s.Filtered,
+		"undecodable": s.Undecodable, "middleware_dropped": s.MiddlewareDropped} {
+		ch <- prometheus.MustNewConstMetric(descReplayRecords, prometheus.CounterValue, float64(v), outcome)
+	}
+	ch <- prometheus.MustNewConstMetric(descReplayPaused, prometheus.CounterValue, float64(s.Paused))
+	if m.lag != nil {
+		ch <- prometheus.MustNewConstMetric(descReplayLag, prometheus.GaugeValue, float64(m.lag()))
+	}
 }

@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tapline/tapline/internal/kafkaio"
+	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/recorder"
+	"github.com/tapline/tapline/replayer"
+	"github.com/tapline/tapline/schema"
 )
 
 // TestRecorderMetrics records the loopback fixture and scrapes /metrics.
@@ -61,3 +67,71 @@ func TestRecorderMetrics(t *testing.T) {
 		t.Error("a second server on a taken port started")
 	}
 }
+
+// TestReplayMetrics replays two exchanges (one answered, one to a dead
+// target) through a real Replayer and scrapes /metrics.
+func TestReplayMetrics(t *testing.T) {
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer staging.Close()
+	live, _ := url.Parse(staging.URL)
+	dead, _ := url.Parse("http://127.0.0.1:1")
+	m := newReplayMetrics()
+	var batch []stream.Record
+	for i, id := range []string{"a", "b"} {
+		ex := &schema.Exchange{Id: id, SessionKey: fmt.Sprint(i), Request: &schema.Request{Method: "GET", Target: "/"}}
+		v, h, _ := schema.EncodeExchange(ex)
+		batch = append(batch, stream.Record{Value: v, Headers: h})
+	}
+	src := &oneBatch{batch: batch}
+	rep, err := replayer.New(replayer.Config{Source: src, Results: discard{}, OnOutcome: m.observe,
+		Targets: []replayer.Target{{Name: "staging", URL: live}, {Name: "dead", URL: dead}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.rep = rep
+	if err := rep.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, err := serveMetrics(ctx, "127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`tapline_replay_outcomes_total{kind="2xx",target="staging"} 2`,
+		`tapline_replay_outcomes_total{kind="error",target="dead"} 2`,
+		`tapline_replay_latency_seconds_count{target="staging"} 2`,
+		`tapline_replay_exchanges_total{outcome="replayed"} 2`,
+	} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+}
+
+// oneBatch is a source with one batch, then the end.
+type oneBatch struct {
+	batch []stream.Record
+	done  bool
+}
+
+func (s *oneBatch) Fetch(context.Context) ([]stream.Record, error) {
+	if s.done {
+		return nil, io.EOF
+	}
+	s.done = true
+	return s.batch, nil
+}
+
+func (s *oneBatch) Commit(context.Context, []stream.Record) error { return nil }
+
+type discard struct{}
+
+func (discard) Publish(context.Context, ...stream.Record) error { return nil }

@@ -67,6 +67,8 @@ func replayCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "delete-query", Usage: "remove this query parameter; repeat for several"},
 			&cli.StringFlag{Name: "middleware", Usage: "program (and arguments, split on spaces) that sees each exchange as a JSON line and returns the request to send or a drop; see deploy/middleware/example.py"},
 			&cli.DurationFlag{Name: "middleware-timeout", Value: time.Second, Usage: "how long to wait for the middleware's reply to one exchange"},
+			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on this address at /metrics, e.g. :9465 (default: off)"},
+			&cli.DurationFlag{Name: "stats-interval", Value: 30 * time.Second, Usage: "how often to log a progress and summary line (windows: done/total and ETA)"},
 			&cli.IntFlag{Name: "breaker-threshold", Value: 5, Usage: "pause a target after this many failures in a row (no response or 5xx); -1 disables"},
 			&cli.DurationFlag{Name: "breaker-pause", Value: 10 * time.Second, Usage: "how long a failing target is paused before one request probes it"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 3 * time.Second, Usage: "limit for connecting (and the TLS handshake) to a target"},
@@ -120,9 +122,24 @@ func replayCommand() *cli.Command {
 				cfg.Speed = c.Float64("speed") // pacing is for windows: live traffic is paced by its arrival
 			}
 			cfg.Name, _ = os.Hostname()
+			cfg.StatsInterval = c.Duration("stats-interval")
+			metrics := newReplayMetrics()
+			cfg.OnOutcome = metrics.observe
+			switch s := src.(type) {
+			case *kafkaio.Window:
+				cfg.Total = s.Records()
+			case *kafkaio.Consumer:
+				metrics.lag = s.Lag
+			}
 			r, err := replayer.New(cfg)
 			if err != nil {
 				return usageError("%v", err)
+			}
+			metrics.rep = r
+			if addr := c.String("metrics-addr"); addr != "" {
+				if _, err := serveMetrics(c.Context, addr, metrics); err != nil {
+					return err
+				}
 			}
 			return r.Run(c.Context)
 		},
