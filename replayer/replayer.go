@@ -101,6 +101,10 @@ type Config struct {
 	// (for metrics): the latency, the status (0 when there was no
 	// response) and the error text. It must be safe for concurrent use.
 	OnOutcome func(target string, latency time.Duration, status int, err string)
+	// OnSchedule, when set, is called with how late each paced exchange
+	// was sent against its due time (the schedule error). Safe for
+	// concurrent use required.
+	OnSchedule func(late time.Duration)
 	// Total, when known (a window), is how many exchanges the run will
 	// fetch at most; progress lines then show a share and an ETA.
 	Total int64
@@ -317,6 +321,9 @@ func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
 					}
 				}
 				sem <- struct{}{}
+				if r.cfg.OnSchedule != nil && !j.due.IsZero() {
+					r.cfg.OnSchedule(time.Since(j.due))
+				}
 				rec, ok, err := r.replay(sendCtx, j.ex)
 				<-sem
 				if err != nil {
