@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/recorder"
@@ -39,16 +41,7 @@ func TestRecorderMetrics(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, err := serveMetrics(ctx, "127.0.0.1:0", recorderCollector{rec: rec, out: prod})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	addr, body := serveAndScrape(t, ctx, recorderCollector{rec: rec, out: prod})
 	for _, want := range []string{
 		"tapline_recorder_packets_total 49",
 		"tapline_recorder_exchanges_total 10",
@@ -59,7 +52,7 @@ func TestRecorderMetrics(t *testing.T) {
 		`tapline_recorder_left_out_total{rule="filter"} 0`,
 		`tapline_publish_records_total{outcome="published"} 0`,
 	} {
-		if !strings.Contains(string(body), want+"\n") {
+		if !strings.Contains(body, want+"\n") {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
 	}
@@ -94,7 +87,24 @@ func TestReplayMetrics(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, err := serveMetrics(ctx, "127.0.0.1:0", m)
+	_, body := serveAndScrape(t, ctx, m)
+	for _, want := range []string{
+		`tapline_replay_outcomes_total{kind="2xx",target="staging"} 2`,
+		`tapline_replay_outcomes_total{kind="error",target="dead"} 2`,
+		`tapline_replay_latency_seconds_count{target="staging"} 2`,
+		`tapline_replay_exchanges_total{outcome="replayed"} 2`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+}
+
+// serveAndScrape serves c on a free port and returns the address and one
+// scrape of /metrics.
+func serveAndScrape(t *testing.T, ctx context.Context, c prometheus.Collector) (string, string) {
+	t.Helper()
+	addr, err := serveMetrics(ctx, "127.0.0.1:0", c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,17 +113,11 @@ func TestReplayMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{
-		`tapline_replay_outcomes_total{kind="2xx",target="staging"} 2`,
-		`tapline_replay_outcomes_total{kind="error",target="dead"} 2`,
-		`tapline_replay_latency_seconds_count{target="staging"} 2`,
-		`tapline_replay_exchanges_total{outcome="replayed"} 2`,
-	} {
-		if !strings.Contains(string(body), want+"\n") {
-			t.Errorf("metrics lack %q:\n%s", want, body)
-		}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return addr, string(body)
 }
 
 // oneBatch is a source with one batch, then the end.
