@@ -891,19 +891,8 @@ func (w *jsonRewriter) object(lo, hi int, redact bool) error {
 			return err
 		}
 		w.states = w.states[:hi]
-		w.skipSpace()
-		if w.pos == len(w.in) {
-			return errJSONEnd
-		}
-		switch w.in[w.pos] {
-		case ',':
-			w.pos++
-		case '}':
-			w.pos++
-			w.depth--
-			return nil
-		default:
-			return errJSONSyntax
+		if done, err := w.separator('}'); done || err != nil {
+			return err
 		}
 	}
 }
@@ -947,22 +936,30 @@ func (w *jsonRewriter) array(lo, hi int, redact bool) error {
 			return err
 		}
 		w.states = w.states[:ehi]
-		w.skipSpace()
-		if w.pos == len(w.in) {
-			return errJSONEnd
-		}
-		switch w.in[w.pos] {
-		case ',':
-			w.pos++
-		case ']':
-			w.pos++
-			w.depth--
+		if done, err := w.separator(']'); done || err != nil {
 			w.states = w.states[:hi]
-			return nil
-		default:
-			return errJSONSyntax
+			return err
 		}
 	}
+}
+
+// separator reads what follows an object member or an array element: a
+// comma (more follow) or closer (the container ends: done).
+func (w *jsonRewriter) separator(closer byte) (done bool, err error) {
+	w.skipSpace()
+	if w.pos == len(w.in) {
+		return false, errJSONEnd
+	}
+	switch w.in[w.pos] {
+	case ',':
+		w.pos++
+		return false, nil
+	case closer:
+		w.pos++
+		w.depth--
+		return true, nil
+	}
+	return false, errJSONSyntax
 }
 
 // keyState pushes the state after the key in[start:w.pos] (a JSON string)

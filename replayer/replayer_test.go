@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -307,8 +308,13 @@ func TestSessionParallel(t *testing.T) {
 // TestSelect: exchanges refused by Select are counted as filtered and not
 // sent, and the batch is still committed.
 func TestSelect(t *testing.T) {
+	var mu sync.Mutex // the handler runs on the server's goroutines
 	var hits []string
-	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits = append(hits, r.URL.Path) }))
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits = append(hits, r.URL.Path)
+		mu.Unlock()
+	}))
 	defer staging.Close()
 	u, _ := url.Parse(staging.URL)
 	src := &fakeSource{}
@@ -321,6 +327,8 @@ func TestSelect(t *testing.T) {
 	if err := r.handle(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if st := r.Stats(); st.Replayed != 1 || st.Filtered != 1 || len(hits) != 1 || hits[0] != "/keep" || len(src.committed) != 2 {
 		t.Fatalf("stats %+v, hits %v, committed %d", st, hits, len(src.committed))
 	}
@@ -329,9 +337,9 @@ func TestSelect(t *testing.T) {
 // TestBreakerPausesFailingTarget: a target answering 500 is paused after
 // BreakerThreshold failures; the rest is recorded as not sent, not retried.
 func TestBreakerPausesFailingTarget(t *testing.T) {
-	hits := 0
+	var hits atomic.Int32 // the handler runs on the server's goroutines
 	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits++
+		hits.Add(1)
 		w.WriteHeader(500)
 	}))
 	defer staging.Close()
@@ -349,8 +357,8 @@ func TestBreakerPausesFailingTarget(t *testing.T) {
 	if err := r.handle(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
-	if st := r.Stats(); hits != 2 || st.Paused != 3 || st.Replayed != 5 {
-		t.Fatalf("hits %d, stats %+v", hits, st)
+	if st := r.Stats(); hits.Load() != 2 || st.Paused != 3 || st.Replayed != 5 {
+		t.Fatalf("hits %d, stats %+v", hits.Load(), st)
 	}
 	last, _ := schema.DecodeReplayResult(results.recs[4].Value, results.recs[4].Headers)
 	if !strings.Contains(last.Outcomes[0].GetError(), "circuit breaker") {

@@ -297,7 +297,9 @@ func TestReplayWindow(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			results := stacktest.Topic(t, brokers, 1)
+			mu.Lock()
 			order = nil
+			mu.Unlock()
 			args := append([]string{"replay", "--from", kafkaURL(exchanges), "--to", kafkaURL(results),
 				"--since", tc.since, "--until", tc.until, "--target", "staging=" + staging.URL, "--max-inflight", "1"}, tc.extra...)
 			log, err := runTapline(ctx, args...)
@@ -307,6 +309,8 @@ func TestReplayWindow(t *testing.T) {
 			if !strings.Contains(log, fmt.Sprintf("replayed=%d ", tc.want)) {
 				t.Fatalf("replay log does not say replayed=%d:\n%s", tc.want, log)
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			if len(order) != tc.want {
 				t.Fatalf("staging saw %d requests, want %d: %v", len(order), tc.want, order)
 			}
