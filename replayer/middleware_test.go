@@ -42,7 +42,7 @@ func TestMiddlewareExample(t *testing.T) {
 		exchangeRecord(t, "2", "s", "GET", "/admin/users"),
 		exchangeRecord(t, "3", "s", "GET", "/other"),
 	}
-	if err := r.handle(context.Background(), batch); err != nil {
+	if err := runBatch(context.Background(), r, batch); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(seen, "|") != "GET /v2/items?x=1 example|GET /other example" {
@@ -69,7 +69,7 @@ func TestMiddlewareFailures(t *testing.T) {
 	defer silent.Close()
 	results := &fakeSink{}
 	r, _ := New(Config{Source: &fakeSource{}, Results: results, Targets: []Target{{Name: "t", URL: u}}, Middleware: silent, Logger: quiet()})
-	if err := r.handle(context.Background(), []stream.Record{exchangeRecord(t, "1", "s", "GET", "/")}); err != nil {
+	if err := runBatch(context.Background(), r, []stream.Record{exchangeRecord(t, "1", "s", "GET", "/")}); err != nil {
 		t.Fatal(err)
 	}
 	res, _ := schema.DecodeReplayResult(results.recs[0].Value, results.recs[0].Headers)
@@ -84,7 +84,7 @@ func TestMiddlewareFailures(t *testing.T) {
 	defer gone.Close()
 	<-gone.exited
 	r, _ = New(Config{Source: &fakeSource{}, Results: &fakeSink{}, Targets: []Target{{Name: "t", URL: u}}, Middleware: gone, Logger: quiet()})
-	if err := r.handle(context.Background(), []stream.Record{exchangeRecord(t, "1", "s", "GET", "/")}); !errors.Is(err, errMiddlewareExited) {
+	if err := runBatch(context.Background(), r, []stream.Record{exchangeRecord(t, "1", "s", "GET", "/")}); !errors.Is(err, errMiddlewareExited) {
 		t.Fatalf("got %v, want errMiddlewareExited", err)
 	}
 	if _, err := StartMiddleware(MiddlewareConfig{Command: []string{"/no/such/program"}}); err == nil {

@@ -1,28 +1,25 @@
 // Package replayer is tapline's replay stage: recorded exchanges in, one
 // ReplayResult per replayed exchange out.
 //
-// Input: Exchange records from a Source (a Kafka consumer group member).
-// Each exchange whose method is allowed is sent to every target; requests
-// of one session go out one at a time in recorded order, sessions run in
-// parallel. Output: a ReplayResult per exchange, published to the results
-// Sink; only when all results of a batch are durable are the source
-// offsets committed (at-least-once). Undecodable records go to the DLQ
-// with a reason.
-//
-// This is the foundation's replayer: pacing, sampling, rewrites, time
-// windows and circuit breaking come with issue 4.
+// Input: Exchange records from a Source (a Kafka consumer group member, or
+// a stored time window). Each exchange that is allowed (method, filters,
+// sampling) is paced by its recorded time and the rate limit, rewritten,
+// and sent to every target; requests of one session go out one at a time in
+// recorded order, sessions run in parallel. Output: a ReplayResult per
+// exchange, published to the results Sink; only when all results of a batch
+// and of the batches before it are durable are the source offsets
+// committed (at-least-once). Undecodable records go to the DLQ with a
+// reason. pipeline.go shows the stages of a run.
 package replayer
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,6 +72,11 @@ type Config struct {
 	// Workers is how many requests are in flight at once (sessions run in
 	// parallel, each one request at a time). Default 8.
 	Workers int
+	// Prefetch is how many fetched batches may be in the pipeline at once
+	// (being sent, or waiting for their results to be published and
+	// committed); with the source's batch size it bounds the exchanges held
+	// in memory. Default 4.
+	Prefetch int
 	// SessionParallel drops the per-session order: every exchange is sent
 	// as soon as it is due and a worker is free. Default false.
 	SessionParallel bool
@@ -177,6 +179,9 @@ func New(cfg Config) (*Replayer, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}
+	if cfg.Prefetch <= 0 {
+		cfg.Prefetch = 4
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
@@ -226,142 +231,6 @@ func New(cfg Config) (*Replayer, error) {
 		r.limiter = rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate)))
 	}
 	return r, nil
-}
-
-// Run replays until ctx is done or the source is exhausted, and returns
-// nil then. On cancel, requests in flight finish and their results are
-// published, but waits for due times and the rate limit stop, and the
-// batch is left uncommitted (delivered again: at least once). It returns an error when results cannot be published or
-// offsets cannot be committed: the batch is then left uncommitted and will
-// be delivered again after a restart.
-func (r *Replayer) Run(ctx context.Context) error {
-	r.log.Info("replaying", "targets", targetList(r.cfg.Targets), "methods", r.cfg.AllowMethods)
-	stopProgress := r.progress()
-	defer stopProgress()
-	defer func() {
-		s := r.Stats()
-		r.log.Info("replayer summary", "fetched", s.Fetched, "replayed", s.Replayed, "filtered", s.Filtered,
-			"undecodable", s.Undecodable, "target_errors", s.TargetErrors, "paused", s.Paused,
-			"middleware_dropped", s.MiddlewareDropped)
-	}()
-	for {
-		batch, err := r.cfg.Source.Fetch(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil // a window, replayed to its end
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		r.fetched.Add(uint64(len(batch)))
-		if err := r.handle(ctx, batch); err != nil {
-			return err
-		}
-	}
-}
-
-// handle replays one batch, publishes its results and commits it.
-func (r *Replayer) handle(ctx context.Context, batch []stream.Record) error {
-	var dead []stream.Record
-	type job struct {
-		ex  *schema.Exchange
-		due time.Time // zero: at once
-	}
-	sessions := map[string][]job{}
-	var order []string // session keys in first-seen order
-	for _, rec := range batch {
-		ex, err := schema.DecodeExchange(rec.Value, rec.Headers)
-		if err != nil {
-			r.undecodable.Add(1)
-			r.log.Warn("undecodable exchange record", "partition", rec.Partition, "offset", rec.Offset, "err", err)
-			dead = append(dead, stream.DeadLetter(rec, fmt.Sprintf("partition %d offset %d: %v", rec.Partition, rec.Offset, err)))
-			continue
-		}
-		if !r.allowed[ex.GetRequest().GetMethod()] || (r.cfg.Select != nil && !r.cfg.Select(ex)) {
-			r.filtered.Add(1)
-			continue
-		}
-		key := ex.SessionKey
-		if r.cfg.SessionParallel {
-			key = ex.Id // every exchange its own session
-		}
-		if _, ok := sessions[key]; !ok {
-			order = append(order, key)
-		}
-		recorded := rec.Time
-		if ns := ex.GetTimes().GetRequestFirstByteUnixNano(); ns > 0 {
-			recorded = time.Unix(0, ns)
-		}
-		sessions[key] = append(sessions[key], job{ex: ex, due: r.pace.due(recorded)})
-	}
-
-	// One goroutine per session of the batch (at most MaxBatch), sending
-	// in recorded order; at most Workers requests are in flight. Waiting
-	// for a due time or the rate limit holds no worker. A cancel stops the
-	// waiting, never a request in flight.
-	sendCtx := context.WithoutCancel(ctx)
-	results := make([][]stream.Record, len(order))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, r.cfg.Workers)
-	var firstErr error
-	var errOnce sync.Once
-	for i, key := range order {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, j := range sessions[key] {
-				if err := sleepUntil(ctx, j.due); err != nil {
-					return
-				}
-				if r.limiter != nil {
-					if err := r.limiter.Wait(ctx); err != nil {
-						return
-					}
-				}
-				sem <- struct{}{}
-				if r.cfg.OnSchedule != nil && !j.due.IsZero() {
-					r.cfg.OnSchedule(time.Since(j.due))
-				}
-				rec, ok, err := r.replay(sendCtx, j.ex)
-				<-sem
-				if err != nil {
-					errOnce.Do(func() { firstErr = err })
-					return
-				}
-				if ok {
-					results[i] = append(results[i], rec)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	var out []stream.Record
-	for _, rs := range results {
-		out = append(out, rs...)
-	}
-	// What was sent is published even after a cancel; the batch is then
-	// left uncommitted and delivered again (at least once).
-	if err := r.cfg.Results.Publish(sendCtx, out...); err != nil {
-		return fmt.Errorf("publishing %d replay results: %w", len(out), err)
-	}
-	r.replayed.Add(uint64(len(out)))
-	if ctx.Err() != nil {
-		return nil
-	}
-	if len(dead) > 0 && r.cfg.DLQ != nil {
-		if err := r.cfg.DLQ.Publish(ctx, dead...); err != nil {
-			return fmt.Errorf("publishing %d records to the DLQ: %w", len(dead), err)
-		}
-	}
-	if err := r.cfg.Source.Commit(ctx, batch); err != nil {
-		return fmt.Errorf("committing a batch of %d exchanges: %w", len(batch), err)
-	}
-	return nil
 }
 
 // replay sends ex to every target and encodes the result; ok is false

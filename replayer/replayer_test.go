@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -23,10 +24,14 @@ import (
 	"github.com/tapline/tapline/schema"
 )
 
-// fakeSource hands out one batch, then blocks until ctx is done.
+// fakeSource hands out one batch, then blocks until ctx is done, or with
+// eof set reports io.EOF like a window.
 type fakeSource struct {
-	batch     []stream.Record
-	served    bool
+	batch  []stream.Record
+	served bool
+	eof    bool
+
+	mu        sync.Mutex // Commit runs on the committer goroutine
 	committed []stream.Record
 }
 
@@ -35,13 +40,26 @@ func (s *fakeSource) Fetch(ctx context.Context) ([]stream.Record, error) {
 		s.served = true
 		return s.batch, nil
 	}
+	if s.eof {
+		return nil, io.EOF
+	}
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
 
 func (s *fakeSource) Commit(_ context.Context, recs []stream.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.committed = append(s.committed, recs...)
 	return nil
+}
+
+// runBatch replays one batch with r (whose Source must be a *fakeSource):
+// Run over a source that then ends.
+func runBatch(ctx context.Context, r *Replayer, batch []stream.Record) error {
+	src := r.cfg.Source.(*fakeSource)
+	src.batch, src.served, src.eof = batch, false, true
+	return r.Run(ctx)
 }
 
 type fakeSink struct {
@@ -228,7 +246,7 @@ func TestPacing(t *testing.T) {
 			t.Fatal(err)
 		}
 		began := time.Now() // the pacer's start is after this
-		if err := r.handle(context.Background(), batch); err != nil {
+		if err := runBatch(context.Background(), r, batch); err != nil {
 			t.Fatal(err)
 		}
 		staging.Close()
@@ -267,7 +285,7 @@ func TestSessionParallel(t *testing.T) {
 		}
 		done := make(chan error)
 		go func() {
-			done <- r.handle(context.Background(), []stream.Record{exchangeRecord(t, "1", "s", "GET", "/slow"), exchangeRecord(t, "2", "s", "GET", "/fast")})
+			done <- runBatch(context.Background(), r, []stream.Record{exchangeRecord(t, "1", "s", "GET", "/slow"), exchangeRecord(t, "2", "s", "GET", "/fast")})
 		}()
 		// Wait until /slow is in; then see whether /fast arrives before
 		// /slow is released.
@@ -324,7 +342,7 @@ func TestSelect(t *testing.T) {
 		t.Fatal(err)
 	}
 	batch := []stream.Record{exchangeRecord(t, "1", "s", "GET", "/keep"), exchangeRecord(t, "2", "s", "GET", "/skip")}
-	if err := r.handle(context.Background(), batch); err != nil {
+	if err := runBatch(context.Background(), r, batch); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -354,7 +372,7 @@ func TestBreakerPausesFailingTarget(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		batch = append(batch, exchangeRecord(t, fmt.Sprint(i), "s", "GET", "/"))
 	}
-	if err := r.handle(context.Background(), batch); err != nil {
+	if err := runBatch(context.Background(), r, batch); err != nil {
 		t.Fatal(err)
 	}
 	if st := r.Stats(); hits.Load() != 2 || st.Paused != 3 || st.Replayed != 5 {
@@ -454,5 +472,135 @@ func TestTLSTargets(t *testing.T) {
 	os.WriteFile(notPEM, []byte("hello"), 0o600)
 	if _, err := tlsConfig(notPEM, false); err == nil {
 		t.Error("a CA file without certificates was accepted")
+	}
+}
+
+// listSource serves its batches in order, then io.EOF, and records each
+// Commit call.
+type listSource struct {
+	batches [][]stream.Record
+	mu      sync.Mutex
+	commits [][]stream.Record
+}
+
+func (s *listSource) Fetch(ctx context.Context) ([]stream.Record, error) {
+	if len(s.batches) == 0 {
+		return nil, io.EOF
+	}
+	b := s.batches[0]
+	s.batches = s.batches[1:]
+	return b, nil
+}
+
+func (s *listSource) Commit(_ context.Context, recs []stream.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.commits = append(s.commits, recs)
+	return nil
+}
+
+func (s *listSource) committed() [][]stream.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.commits)
+}
+
+// heldStaging is a target that holds every request to /slow until release
+// is closed and reports each path as it arrives.
+func heldStaging(t *testing.T) (u *url.URL, arrived <-chan string, release chan struct{}) {
+	release = make(chan struct{})
+	ch := make(chan string, 16)
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch <- r.URL.Path
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+	}))
+	t.Cleanup(staging.Close)
+	u, _ = url.Parse(staging.URL)
+	return u, ch, release
+}
+
+// TestPipelinedCommitOrder: while an exchange of the first batch is held
+// by a slow target, the second batch is already sent (batches are
+// pipelined), but it is committed only after the first.
+func TestPipelinedCommitOrder(t *testing.T) {
+	u, arrived, release := heldStaging(t)
+	a := []stream.Record{exchangeRecord(t, "a", "s1", "GET", "/slow")}
+	b := []stream.Record{exchangeRecord(t, "b", "s2", "GET", "/fast")}
+	src := &listSource{batches: [][]stream.Record{a, b}}
+	results := &fakeSink{}
+	r, err := New(Config{Source: src, Results: results, Targets: []Target{{Name: "t", URL: u}}, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- r.Run(context.Background()) }()
+	got := []string{<-arrived, <-arrived}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"/fast", "/slow"}) {
+		t.Fatalf("arrived %v", got)
+	}
+	// /fast is done; its batch must wait for the first one. Give a wrongly
+	// early commit time to happen (this can only miss a bug, never fail a
+	// correct replayer).
+	time.Sleep(50 * time.Millisecond)
+	if c := src.committed(); len(c) != 0 {
+		t.Fatalf("committed %d batches while the first was in flight", len(c))
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c := src.committed()
+	if len(c) != 2 || string(c[0][0].Key) != "s1" || string(c[1][0].Key) != "s2" {
+		t.Fatalf("commits %v, want batch a then batch b", c)
+	}
+	if st := r.Stats(); st.Replayed != 2 || len(results.recs) != 2 {
+		t.Fatalf("stats %+v, %d results", st, len(results.recs))
+	}
+}
+
+// TestCancelMidBatch: a cancel while a request is held lets it finish and
+// publishes its result, sends nothing more, and commits nothing.
+func TestCancelMidBatch(t *testing.T) {
+	u, arrived, release := heldStaging(t)
+	batch := []stream.Record{exchangeRecord(t, "1", "s", "GET", "/slow"), exchangeRecord(t, "2", "s", "GET", "/after")}
+	src := &listSource{batches: [][]stream.Record{batch, {exchangeRecord(t, "3", "s3", "GET", "/next")}}}
+	results := &fakeSink{}
+	r, err := New(Config{Source: src, Results: results, Targets: []Target{{Name: "t", URL: u}}, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	for p := range arrived {
+		if p == "/slow" {
+			break
+		}
+	}
+	cancel()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-arrived:
+		if p == "/after" {
+			t.Fatalf("/after was sent after the cancel")
+		}
+	default:
+	}
+	if c := src.committed(); len(c) != 0 {
+		t.Fatalf("committed %v after a cancel mid-batch", c)
+	}
+	var ids []string
+	for _, rec := range results.recs {
+		res, _ := schema.DecodeReplayResult(rec.Value, rec.Headers)
+		ids = append(ids, res.Exchange.Id)
+	}
+	if !slices.Contains(ids, "1") || slices.Contains(ids, "2") {
+		t.Fatalf("published results of %v, want the one sent (1) and not 2", ids)
 	}
 }

@@ -13,6 +13,10 @@ import (
 type Rules struct {
 	// Host overrides the Host header sent (default: the recorded one).
 	Host string `yaml:"host"`
+	// TagHeader names the header set on every replayed request to the
+	// exchange id, so staging logs can be matched to results. Default
+	// HeaderReplay.
+	TagHeader string `yaml:"tag_header"`
 	// Paths rewrites the path: each "REGEXP => REPLACEMENT" (Go regexp
 	// syntax, $1 for groups), applied in order.
 	Paths []string `yaml:"paths"`
@@ -32,6 +36,7 @@ type Rules struct {
 // concurrent use.
 type Rewriter struct {
 	host           string
+	tagHeader      string
 	paths          []regexRule
 	setHeaders     [][2]string
 	deleteHeaders  []string
@@ -52,7 +57,13 @@ type headerRule struct {
 
 // NewRewriter compiles rules.
 func NewRewriter(rules Rules) (*Rewriter, error) {
-	rw := &Rewriter{host: rules.Host}
+	rw := &Rewriter{host: rules.Host, tagHeader: HeaderReplay}
+	if rules.TagHeader != "" {
+		if !validHeaderName(rules.TagHeader) {
+			return nil, fmt.Errorf("tag header %q: not a header name", rules.TagHeader)
+		}
+		rw.tagHeader = rules.TagHeader
+	}
 	for _, p := range rules.Paths {
 		r, err := compileRegexRule(p)
 		if err != nil {
@@ -122,6 +133,14 @@ func validHeaderName(name string) bool {
 		}
 	}
 	return true
+}
+
+// tag is the name of the header that carries the exchange id.
+func (rw *Rewriter) tag() string {
+	if rw == nil {
+		return HeaderReplay
+	}
+	return rw.tagHeader
 }
 
 // rewritePath applies the path rules to a recorded path.

@@ -12,6 +12,7 @@ import (
 func TestRewrite(t *testing.T) {
 	rw, err := NewRewriter(Rules{
 		Host:           "staging.internal",
+		TagHeader:      "X-Shadow-Of",
 		Paths:          []string{`^/api/v1/ => /api/v2/`, `/users/(\d+) => /people/$1`},
 		SetHeaders:     []string{"Authorization: Bearer staging-token", "X-Env: staging"},
 		DeleteHeaders:  []string{"cookie"},
@@ -35,12 +36,12 @@ func TestRewrite(t *testing.T) {
 	req.Write(&b)
 	wire := b.String()
 	for _, want := range []string{"GET /api/v2/people/42?debug=1&x=1 HTTP/1.1\r\n", "Host: staging.internal\r\n", "Authorization: Bearer staging-token\r\n",
-		"X-Env: staging\r\n", "User-Agent: app/1 (replayed)\r\n"} {
+		"X-Env: staging\r\n", "User-Agent: app/1 (replayed)\r\n", "X-Shadow-Of: e1\r\n"} {
 		if !strings.Contains(wire, want) {
 			t.Errorf("missing %q in\n%s", want, wire)
 		}
 	}
-	for _, unwanted := range []string{"sid=1", "prod-secret", "session=abc"} {
+	for _, unwanted := range []string{"sid=1", "prod-secret", "session=abc", HeaderReplay} {
 		if strings.Contains(wire, unwanted) {
 			t.Errorf("%q survived in\n%s", unwanted, wire)
 		}
@@ -63,6 +64,7 @@ func TestRewriteRulesRefused(t *testing.T) {
 		{Rules{ReplaceHeaders: []string{"X-A: ( => y"}}, `replace header "X-A: ( => y"`},
 		{Rules{SetQuery: []string{"=1"}}, `set query "=1"`},
 		{Rules{DeleteQuery: []string{""}}, "delete query"},
+		{Rules{TagHeader: "X Bad"}, `tag header "X Bad"`},
 	}
 	for _, tc := range cases {
 		if _, err := NewRewriter(tc.rules); err == nil || !strings.Contains(err.Error(), tc.want) {

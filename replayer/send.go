@@ -18,8 +18,9 @@ import (
 	"github.com/tapline/tapline/schema"
 )
 
-// HeaderReplay is set on every replayed request to the exchange id, so
-// staging logs can tell replayed traffic apart.
+// HeaderReplay is the default header set on every replayed request to the
+// exchange id (Rules.TagHeader renames it), so staging logs can tell
+// replayed traffic apart.
 const HeaderReplay = "X-Tapline-Replay"
 
 // hopByHop are connection-level headers a proxy must not forward
@@ -105,7 +106,7 @@ func buildRequest(ctx context.Context, t Target, ex *schema.Exchange, rw *Rewrit
 	if out.Header.Get("User-Agent") == "" {
 		out.Header.Set("User-Agent", "") // empty: Go then sends none rather than its own
 	}
-	out.Header.Set(HeaderReplay, ex.GetId())
+	out.Header.Set(rw.tag(), ex.GetId())
 	if in.GetHost() != "" {
 		out.Host = in.GetHost() // keep the recorded Host: virtual hosts route on it
 	}

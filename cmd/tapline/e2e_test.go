@@ -291,6 +291,9 @@ func TestReplayWindow(t *testing.T) {
 		{"through the example middleware", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z",
 			[]string{"--middleware", "python3 ../../deploy/middleware/example.py", "--middleware-timeout", "10s", "--set-header", "X-Env: mw"}, 8,
 			[]string{"GET /users/1 mw", "GET /users/2?verbose=1 mw"}},
+		// The capture holds one POST and one DELETE besides the 8 reads.
+		{"allowing writes but denying DELETE", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z",
+			[]string{"--allow-method", "GET,HEAD,POST,DELETE", "--deny-method", "delete"}, 9, nil},
 		{"with rewrite rules", "2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z",
 			[]string{"--rules", "testdata/rules.yaml", "--rewrite-path", "^/users/ => /people/"}, 8, []string{"GET /people/1?debug=1 staging", "GET /people/2?debug=1&verbose=1 staging"}},
 	}
@@ -325,6 +328,45 @@ func TestReplayWindow(t *testing.T) {
 			}
 		})
 	}
+	t.Run("results on stdout, with a renamed tag header", func(t *testing.T) {
+		var tags sync.Map // exchange id → staging saw it
+		tagged := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tags.Store(r.Header.Get("X-Shadow-Of"), true)
+			w.Write([]byte("staging"))
+		}))
+		defer tagged.Close()
+		out, log, err := runTaplineOut(ctx, "replay", "--from", kafkaURL(exchanges), "--to", "-", "--since", "2026-11-28T04:00:00Z",
+			"--until", "2026-11-28T06:00:00Z", "--target", "staging="+tagged.URL, "--tag-header", "X-Shadow-Of")
+		if err != nil {
+			t.Fatalf("replay: %v\n%s", err, log)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 8 {
+			t.Fatalf("%d lines on stdout, want 8 results:\n%s", len(lines), out)
+		}
+		for _, line := range lines {
+			var res struct {
+				Exchange struct {
+					ID      string
+					Request struct{ Method string }
+				}
+				Outcomes []struct {
+					Target   string
+					Response struct {
+						Status int
+						Body   string
+					}
+				}
+			}
+			if err := json.Unmarshal([]byte(line), &res); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+			if _, ok := tags.Load(res.Exchange.ID); !ok || len(res.Outcomes) != 1 || res.Outcomes[0].Target != "staging" ||
+				res.Outcomes[0].Response.Status != 200 || (res.Outcomes[0].Response.Body != "staging") != (res.Exchange.Request.Method == "HEAD") {
+				t.Fatalf("result %s: tagged %v", line, ok)
+			}
+		}
+	})
 	if _, err := runTapline(ctx, "replay", "--from", kafkaURL(exchanges), "--to", kafkaURL(exchanges), "--target", "s=http://x", "--since", "yesterday"); err == nil {
 		t.Error("--since yesterday was accepted")
 	}

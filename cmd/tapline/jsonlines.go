@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tapline/tapline/internal/kafkaio"
@@ -17,11 +18,14 @@ import (
 	"github.com/tapline/tapline/schema"
 )
 
-// jsonLines is an output for people: each exchange as one JSON line on a
-// writer (stdout for `record --to -`). Like the Kafka producer it sits
-// behind a bounded queue, so a slow terminal never stalls a live capture.
+// jsonLines is an output for people: each exchange or replay result as one
+// JSON line on a writer (stdout for `record --to -` and `replay --to -`).
+// Like the Kafka producer it offers a bounded queue (Enqueue, for a live
+// capture that must never stall on a slow terminal) and a synchronous
+// Publish (for the replayer, which commits once Publish returns).
 type jsonLines struct {
 	queue chan stream.Record
+	mu    sync.Mutex // guards w
 	w     *bufio.Writer
 	done  chan struct{}
 	once  sync.Once
@@ -57,25 +61,74 @@ func (j *jsonLines) EnqueueWait(ctx context.Context, rec stream.Record) error {
 func (j *jsonLines) run() {
 	defer close(j.done)
 	for rec := range j.queue {
-		ex, err := schema.DecodeExchange(rec.Value, rec.Headers)
-		if err == nil {
-			var line []byte
-			if line, err = json.Marshal(exchangeView(ex)); err == nil {
-				line = append(line, '\n')
-				_, err = j.w.Write(line)
-			}
-		}
+		j.mu.Lock()
+		err := j.write(rec)
 		if len(j.queue) == 0 && err == nil {
 			err = j.w.Flush()
 		}
+		j.mu.Unlock()
 		if err != nil {
 			j.failed.Add(1)
-			slog.Error("writing exchange as JSON", "err", err)
+			slog.Error("writing a record as JSON", "err", err)
 			continue
 		}
 		j.published.Add(1)
 	}
+	j.mu.Lock()
 	j.w.Flush()
+	j.mu.Unlock()
+}
+
+// Publish writes recs and flushes them before it returns.
+func (j *jsonLines) Publish(_ context.Context, recs ...stream.Record) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, rec := range recs {
+		if err := j.write(rec); err != nil {
+			j.failed.Add(uint64(len(recs)))
+			return err
+		}
+	}
+	if err := j.w.Flush(); err != nil {
+		j.failed.Add(uint64(len(recs)))
+		return fmt.Errorf("writing JSON lines: %w", err)
+	}
+	j.published.Add(uint64(len(recs)))
+	return nil
+}
+
+// write writes rec as one JSON line, an exchange or a replay result by
+// its schema header; j.mu must be held.
+func (j *jsonLines) write(rec stream.Record) error {
+	var view any
+	if schemaName(rec.Headers) == schema.SchemaReplayResult {
+		res, err := schema.DecodeReplayResult(rec.Value, rec.Headers)
+		if err != nil {
+			return err
+		}
+		view = resultView(res)
+	} else {
+		ex, err := schema.DecodeExchange(rec.Value, rec.Headers)
+		if err != nil {
+			return err
+		}
+		view = exchangeView(ex)
+	}
+	line, err := json.Marshal(view)
+	if err != nil {
+		return err
+	}
+	_, err = j.w.Write(append(line, '\n'))
+	return err
+}
+
+func schemaName(hs []schema.RecordHeader) string {
+	for _, h := range hs {
+		if h.Key == schema.HeaderSchema {
+			return string(h.Value)
+		}
+	}
+	return ""
 }
 
 // Close writes what is queued and flushes.
@@ -116,6 +169,27 @@ func exchangeView(ex *schema.Exchange) map[string]any {
 		v["response_missing"] = ex.GetResponseMissing().GetReason().String()
 	}
 	return v
+}
+
+// resultView is a ReplayResult as people read it: the exchange, then one
+// entry per target with its response or error.
+func resultView(res *schema.ReplayResult) map[string]any {
+	var outcomes []map[string]any
+	for _, o := range res.GetOutcomes() {
+		m := map[string]any{"target": o.GetTarget(), "url": o.GetUrl(),
+			"sent":       time.Unix(0, o.GetSentUnixNano()).UTC().Format(time.RFC3339Nano),
+			"latency_ms": float64(o.GetLatencyNanos()) / 1e6}
+		if resp := o.GetResponse(); resp != nil {
+			r := map[string]any{"status": resp.GetStatus(), "headers": headerPairs(resp.GetHeaders()),
+				"body_size": resp.GetBodySize(), "body_truncated": resp.GetBodyTruncated()}
+			addBody(r, resp.GetBody())
+			m["response"] = r
+		} else {
+			m["error"] = o.GetError()
+		}
+		outcomes = append(outcomes, m)
+	}
+	return map[string]any{"replayer": res.GetReplayer(), "exchange": exchangeView(res.GetExchange()), "outcomes": outcomes}
 }
 
 func headerPairs(hs []*schema.Header) [][2]string {

@@ -13,6 +13,7 @@ import (
 	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/recorder"
 	"github.com/tapline/tapline/recorder/live"
+	"github.com/tapline/tapline/replayer"
 )
 
 func recordCommand() *cli.Command {
@@ -60,7 +61,7 @@ func recordCommand() *cli.Command {
 			if (len(c.StringSlice("pcap")) == 0) == (c.String("iface") == "") {
 				return usageError("give either --iface (live capture) or --pcap FILE")
 			}
-			out, err := recordOutput(c)
+			out, err := outputFor(c, "to")
 			if err != nil {
 				return err
 			}
@@ -115,18 +116,22 @@ func recordCommand() *cli.Command {
 	}
 }
 
-// output is where record sends exchanges: Kafka or JSON lines.
+// output is where a stage writes records: Kafka, or JSON lines for people
+// ("-": the command's standard output). The recorder enqueues, the
+// replayer publishes synchronously.
 type output interface {
 	recorder.Sink
+	replayer.Sink
 	Close(ctx context.Context) error
 	Stats() kafkaio.ProducerStats
 }
 
-func recordOutput(c *cli.Context) (output, error) {
-	if c.String("to") == "-" {
+// outputFor opens the output named by the value of flag.
+func outputFor(c *cli.Context, flag string) (output, error) {
+	if c.String(flag) == "-" {
 		return newJSONLines(c.App.Writer, 10000), nil
 	}
-	return producerFor("to", c.String("to"))
+	return producerFor(flag, c.String(flag))
 }
 
 // captureRules compiles the filter, sampling, session key and redaction

@@ -35,7 +35,7 @@ func replayCommand() *cli.Command {
 			"--middleware runs a program that may change or drop each exchange (JSON lines).",
 		Flags: envFlags("replay", []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic"},
-			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic"},
+			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic, or - for JSON lines on standard output"},
 			&cli.StringFlag{Name: "dlq", Usage: "where undecodable records go, with a reason header: kafka://host:9092/topic (default: log and count them)"},
 			&cli.StringFlag{Name: "group", Value: "tapline-replayer", Usage: "Kafka consumer group; replayers in one group share the partitions"},
 			&cli.StringSliceFlag{Name: "target", Usage: "a named target, name=http://host:port[/prefix]; repeat for several (e.g. candidate=... baseline=...)"},
@@ -47,6 +47,7 @@ func replayCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "require-header", Usage: "replay only requests carrying this header: NAME, or NAME=REGEXP to match its value; repeat (all must hold)"},
 			&cli.StringSliceFlag{Name: "exclude-header", Usage: "do not replay requests carrying this header: NAME, or NAME=REGEXP; repeat (any excludes)"},
 			&cli.StringSliceFlag{Name: "allow-method", Usage: "HTTP method to replay; repeat for several; replaces the default GET, HEAD, OPTIONS"},
+			&cli.StringSliceFlag{Name: "deny-method", Usage: "do not replay this HTTP method (counted as filtered); repeat for several"},
 			&cli.StringFlag{Name: "since", Usage: "replay the stored window from this time: RFC 3339 (2026-11-24T10:00:00Z) or relative to now (-2h)"},
 			&cli.StringFlag{Name: "until", Usage: "end of the window (excluded): RFC 3339, relative (-1h) or now (default: now)"},
 			&cli.Float64Flag{Name: "speed", Value: 1, Usage: "window replay: keep the recorded gaps divided by this factor (2 = twice as fast, 0 = as fast as possible)"},
@@ -57,8 +58,9 @@ func replayCommand() *cli.Command {
 			&cli.BoolFlag{Name: "session-parallel", Usage: "let the requests of one session run in parallel too (no per-session order)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for one request to one target, including its response body"},
 			&cli.IntFlag{Name: "body-cap", Value: 1 << 20, Usage: "bytes of each target response body to keep"},
-			&cli.StringFlag{Name: "rules", Usage: "YAML rewrite rules file (keys: host, paths, set_headers, delete_headers, replace_headers, set_query, delete_query); flags add to it"},
+			&cli.StringFlag{Name: "rules", Usage: "YAML rewrite rules file (keys: host, tag_header, paths, set_headers, delete_headers, replace_headers, set_query, delete_query); flags add to it"},
 			&cli.StringFlag{Name: "host", Usage: "send this Host header instead of the recorded one"},
+			&cli.StringFlag{Name: "tag-header", Value: replayer.HeaderReplay, Usage: "header set on every replayed request to the exchange id (the rules file's tag_header overrides the default)"},
 			&cli.StringSliceFlag{Name: "rewrite-path", Usage: "rewrite the path: 'REGEXP => REPLACEMENT' ($1 for groups); repeat, applied in order"},
 			&cli.StringSliceFlag{Name: "set-header", Usage: "set a header: 'Name: value'; repeat for several (Authorization: use TAPLINE_REPLAY_AUTHORIZATION)"},
 			&cli.StringSliceFlag{Name: "delete-header", Usage: "remove this header before sending; repeat for several"},
@@ -85,7 +87,7 @@ func replayCommand() *cli.Command {
 				return err
 			}
 			defer closeSrc()
-			results, err := producerFor("to", c.String("to"))
+			results, err := outputFor(c, "to")
 			if err != nil {
 				return err
 			}
@@ -209,11 +211,13 @@ func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// replaySelect compiles the host and path filters and the sampling of
-// replay (methods are AllowMethods: write safety) into one predicate.
+// replaySelect compiles the method, host, path and header filters and the
+// sampling of replay into one predicate (the allowed methods are
+// AllowMethods: write safety, checked first).
 func replaySelect(c *cli.Context) (func(*schema.Exchange) bool, error) {
 	filter, err := recorder.NewFilter(recorder.FilterConfig{
-		AllowHosts: c.StringSlice("allow-host"), DenyHosts: c.StringSlice("deny-host"),
+		DenyMethods: c.StringSlice("deny-method"),
+		AllowHosts:  c.StringSlice("allow-host"), DenyHosts: c.StringSlice("deny-host"),
 		AllowPaths: c.StringSlice("allow-path"), DenyPaths: c.StringSlice("deny-path"),
 	})
 	if err != nil {
@@ -301,6 +305,9 @@ func replayRewrite(c *cli.Context) (*replayer.Rewriter, error) {
 	}
 	if h := c.String("host"); h != "" {
 		rules.Host = h
+	}
+	if c.IsSet("tag-header") || rules.TagHeader == "" {
+		rules.TagHeader = c.String("tag-header")
 	}
 	rules.Paths = append(rules.Paths, c.StringSlice("rewrite-path")...)
 	rules.SetHeaders = append(rules.SetHeaders, c.StringSlice("set-header")...)
