@@ -28,6 +28,12 @@ type ConsumerConfig struct {
 	// BatchWait is how long Fetch keeps filling a batch after its first
 	// record arrived. Default 50ms.
 	BatchWait time.Duration
+	// SessionTimeout is how long the group coordinator waits for a member
+	// that stopped heartbeating (killed, partitioned) before it gives the
+	// member's partitions to the others; its uncommitted records are then
+	// delivered again. Default 10s (kafka-go's is 30s; the broker allows
+	// 6s to 30 min by default).
+	SessionTimeout time.Duration
 	// MaxBytes bounds one fetch response from a broker. Default 10 MiB.
 	MaxBytes int
 	// Logger receives the client's error log at debug level. Default
@@ -49,6 +55,9 @@ func (c *ConsumerConfig) setDefaults() error {
 	}
 	if c.BatchWait <= 0 {
 		c.BatchWait = 50 * time.Millisecond
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.MaxBytes <= 0 {
 		c.MaxBytes = 10 << 20
@@ -89,6 +98,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		MinBytes:       1,
 		MaxBytes:       cfg.MaxBytes,
 		MaxWait:        250 * time.Millisecond,
+		SessionTimeout: cfg.SessionTimeout,
 		CommitInterval: 0, // commits are synchronous: Commit returns when the broker has them
 		IsolationLevel: kafka.ReadCommitted,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
