@@ -13,7 +13,7 @@ PROTOC_VERSION := 4.33.5
 PROTOC := $(HOME)/.m2/repository/com/google/protobuf/protoc/$(PROTOC_VERSION)/protoc-$(PROTOC_VERSION)-linux-x86_64.exe
 FUZZTIME ?= 10s
 
-.PHONY: deps build test unit bench bench-capture lint fuzz proto stack-up stack-down clean
+.PHONY: deps build test unit bench bench-replay bench-capture lint fuzz proto stack-up stack-down clean
 
 # Live capture uses libpcap through cgo: building needs its headers.
 deps: ## install the system packages the build needs (as root, with apt)
@@ -42,6 +42,14 @@ unit: deps ## only the tests that need no Kafka or Elasticsearch
 
 bench: ## benchmarks of the hot paths (figures go to BENCHMARKS.md)
 	$(GO) test -run='^$$' -bench=. -benchmem ./schema/... ./recorder/...
+	$(GO) test -run='^$$' -bench='ReplayRate|ScheduleError' -benchmem ./replayer/...
+
+# The replayer's issue-4 figures: replay rate and schedule error three
+# times each, then memory through a staging outage (TAPLINE_BENCH_OUTAGE,
+# default 60s, twice: refused and hanging); about 4 minutes.
+bench-replay: ## replay rate, schedule error, memory during a staging outage (figures go to BENCHMARKS.md)
+	$(GO) test -run='^$$' -bench='ReplayRate|ScheduleError' -count=3 ./replayer/...
+	$(GO) test -run='^$$' -bench=StagingOutage -benchtime=1x ./replayer/...
 
 # Real loopback traffic (captured with tcpdump into .cache/bench-capture,
 # reused while it matches) read by the recorder offline, live capture at

@@ -4,11 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,4 +125,129 @@ func BenchmarkScheduleError(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// BenchmarkStagingOutage measures the replayer's memory while its only
+// target is down, with an endless backlog to replay (a consumer far
+// behind): 5 s healthy, then the outage, then 5 s healthy again. The
+// outage lasts TAPLINE_BENCH_OUTAGE (default 60s). Two kinds of outage:
+// "refused" (nothing listens: errors at once, the breaker pauses the
+// target) and "hanging" (connections accepted, never answered: every
+// request waits for the 10 s timeout). It reports the peak heap in use,
+// the peak RSS, and the heap at the start and the end of the outage. Run
+// it with -benchtime=1x.
+func BenchmarkStagingOutage(b *testing.B) {
+	outage := 60 * time.Second
+	if v := os.Getenv("TAPLINE_BENCH_OUTAGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		outage = d
+	}
+	for _, kind := range []string{"refused", "hanging"} {
+		b.Run(kind, func(b *testing.B) {
+			for b.Loop() {
+				outageRun(b, kind, outage)
+			}
+		})
+	}
+}
+
+func outageRun(b *testing.B, kind string, outage time.Duration) {
+	var down atomic.Bool
+	hold := make(chan struct{})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			<-hold
+			return
+		}
+		w.Write([]byte(`{"ok":true}`))
+	})
+	staging := httptest.NewServer(handler)
+	addr := staging.Listener.Addr().String()
+	u, _ := url.Parse(staging.URL)
+	src := &batchSource{recs: benchBatch(b, 10_000, 0), batchSize: 100, total: math.MaxInt}
+	r, err := New(Config{Source: src, Results: &discardSink{}, Targets: []Target{{Name: "t", URL: u}}, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+
+	var peakHeap, peakRSS uint64
+	sample := func() uint64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peakHeap = max(peakHeap, ms.HeapInuse)
+		peakRSS = max(peakRSS, vmRSS())
+		return ms.HeapInuse
+	}
+	watch := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Second) {
+			sample()
+		}
+	}
+	watch(5 * time.Second)
+	before := r.Stats()
+	switch kind {
+	case "refused":
+		staging.Close()
+	case "hanging":
+		down.Store(true)
+	}
+	heapAtStart := sample()
+	watch(outage)
+	heapAtEnd := sample()
+	during := r.Stats()
+	switch kind {
+	case "refused":
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			b.Fatalf("listening on %s again: %v", addr, err)
+		}
+		staging = &httptest.Server{Listener: l, Config: &http.Server{Handler: handler}}
+		staging.Start()
+	case "hanging":
+		down.Store(false)
+		close(hold)
+	}
+	watch(5 * time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	staging.Close()
+	after := r.Stats()
+	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(heapAtStart)/(1<<20), "heap-outage-start-MiB")
+	b.ReportMetric(float64(heapAtEnd)/(1<<20), "heap-outage-end-MiB")
+	b.ReportMetric(float64(during.Replayed-before.Replayed), "results-in-outage")
+	b.ReportMetric(float64(after.Replayed-during.Replayed), "results-after")
+	b.ReportMetric(0, "ns/op")
+}
+
+// discardSink counts what it is given and keeps nothing.
+type discardSink struct{ n atomic.Uint64 }
+
+func (s *discardSink) Publish(_ context.Context, recs ...stream.Record) error {
+	s.n.Add(uint64(len(recs)))
+	return nil
+}
+
+// vmRSS is this process's resident set size in bytes (Linux), 0 if unknown.
+func vmRSS() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
