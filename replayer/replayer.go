@@ -130,6 +130,10 @@ type Config struct {
 	// CAFile names a PEM file of extra CAs trusted for https targets.
 	// Default: the system's.
 	CAFile string
+	// AllowProductionTarget lets requests go to a target that is the host
+	// an exchange was recorded from (see productionGuard). Default false:
+	// such outcomes are "not sent" and counted as ProductionRefused.
+	AllowProductionTarget bool
 	// InsecureSkipVerify accepts any certificate from https targets
 	// (self-signed staging). Default false.
 	InsecureSkipVerify bool
@@ -152,7 +156,9 @@ type Replayer struct {
 	breakers map[string]*breaker // by target name; nil entries when disabled
 	limiter  *rate.Limiter       // nil: no rate limit
 
-	fetched, replayed, filtered, undecodable, targetErrors, paused, middlewareDropped atomic.Uint64
+	guard *productionGuard // nil: AllowProductionTarget
+
+	fetched, replayed, filtered, undecodable, targetErrors, paused, middlewareDropped, productionRefused atomic.Uint64
 }
 
 // New validates cfg and returns a Replayer.
@@ -223,6 +229,9 @@ func New(cfg Config) (*Replayer, error) {
 	r.cfg = cfg
 	r.sender = newSender(cfg.Workers, cfg.Timeout, cfg.ConnectTimeout, tc, cfg.BodyCap)
 	r.sender.rewrite = cfg.Rewrite
+	if !cfg.AllowProductionTarget {
+		r.guard = newProductionGuard(cfg.Targets, cfg.ConnectTimeout)
+	}
 	if cfg.Speed < 0 || cfg.Rate < 0 || cfg.MaxGap < 0 {
 		return nil, errors.New("replayer: speed, rate and max gap must not be negative")
 	}
@@ -260,6 +269,16 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 			r.targetErrors.Add(1)
 			res.Outcomes = append(res.Outcomes, &schema.TargetOutcome{Target: t.Name, SentUnixNano: time.Now().UnixNano(),
 				Result: &schema.TargetOutcome_Error{Error: "not sent: " + mwErr.Error()}})
+			continue
+		}
+		if why := r.guard.production(t, ex); why != "" {
+			r.productionRefused.Add(1)
+			r.guard.targets[t.Name].warn.Do(func() {
+				r.log.Warn("not replaying to a production host", "target", t.Name, "exchange", ex.Id, "why", why,
+					"next", "point --target at staging, or pass --allow-production-target if this is intended")
+			})
+			res.Outcomes = append(res.Outcomes, &schema.TargetOutcome{Target: t.Name, SentUnixNano: time.Now().UnixNano(),
+				Result: &schema.TargetOutcome_Error{Error: "not sent: " + why + " (production); --allow-production-target sends anyway"}})
 			continue
 		}
 		b := r.breakers[t.Name]
@@ -334,6 +353,9 @@ type Stats struct {
 	Undecodable  uint64 // sent to the DLQ (or skipped when there is none)
 	TargetErrors uint64 // outcomes that are an error, not a response
 	Paused       uint64 // outcomes not sent because the target was paused (circuit breaker)
+	// ProductionRefused counts outcomes not sent because the target is the
+	// host the exchange was recorded from.
+	ProductionRefused uint64
 	// MiddlewareDropped counts exchanges the middleware said to drop.
 	MiddlewareDropped uint64
 }
@@ -343,6 +365,7 @@ func (r *Replayer) Stats() Stats {
 	return Stats{
 		Fetched: r.fetched.Load(), Replayed: r.replayed.Load(), Filtered: r.filtered.Load(),
 		Undecodable: r.undecodable.Load(), TargetErrors: r.targetErrors.Load(), Paused: r.paused.Load(),
+		ProductionRefused: r.productionRefused.Load(),
 		MiddlewareDropped: r.middlewareDropped.Load(),
 	}
 }

@@ -130,6 +130,7 @@ func (m *replayMetrics) observe(target string, latency time.Duration, status int
 var (
 	descReplayRecords = prometheus.NewDesc("tapline_replay_exchanges_total", "Exchanges fetched and what became of them.", []string{"outcome"}, nil)
 	descReplayPaused  = prometheus.NewDesc("tapline_replay_paused_total", "Target outcomes not sent because the target was paused (circuit breaker).", nil, nil)
+	descReplayProd    = prometheus.NewDesc("tapline_replay_production_refused_total", "Target outcomes not sent because the target is the host the exchange was recorded from.", nil, nil)
 	descReplayLag     = prometheus.NewDesc("tapline_replay_consumer_lag", "Records behind the end of the assigned partitions (consumer group mode).", nil, nil)
 )
 
@@ -138,6 +139,7 @@ func (m *replayMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.latency.Describe(ch)
 	ch <- descReplayRecords
 	ch <- descReplayPaused
+	ch <- descReplayProd
 	ch <- descReplayLag
 }
 
@@ -150,6 +152,7 @@ func (m *replayMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descReplayRecords, prometheus.CounterValue, float64(v), outcome)
 	}
 	ch <- prometheus.MustNewConstMetric(descReplayPaused, prometheus.CounterValue, float64(s.Paused))
+	ch <- prometheus.MustNewConstMetric(descReplayProd, prometheus.CounterValue, float64(s.ProductionRefused))
 	if m.lag != nil {
 		ch <- prometheus.MustNewConstMetric(descReplayLag, prometheus.GaugeValue, float64(m.lag()))
 	}

@@ -32,7 +32,9 @@ func replayCommand() *cli.Command {
 			"A window keeps the recorded pace (--speed 1); continuous replay follows live traffic.\n" +
 			"A target failing --breaker-threshold times in a row is paused (outcomes say so) and probed.\n" +
 			"Rewrites (--rules FILE and the flags) are compiled at start; a bad rule stops the command.\n" +
-			"--middleware runs a program that may change or drop each exchange (JSON lines).",
+			"--middleware runs a program that may change or drop each exchange (JSON lines).\n" +
+			"A target that is the recorded production host (same Host, or resolving to the recorded\n" +
+			"server address) gets nothing unless --allow-production-target.",
 		Flags: envFlags("replay", []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic, or - for JSON lines on standard output"},
@@ -75,6 +77,7 @@ func replayCommand() *cli.Command {
 			&cli.DurationFlag{Name: "breaker-pause", Value: 10 * time.Second, Usage: "how long a failing target is paused before one request probes it"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 3 * time.Second, Usage: "limit for connecting (and the TLS handshake) to a target"},
 			&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra CAs to trust for https targets"},
+			&cli.BoolFlag{Name: "allow-production-target", Usage: "send to a target even when it is the host an exchange was recorded from (refused by default)"},
 			&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "accept any certificate from https targets (self-signed staging only)"},
 		}),
 		Action: func(c *cli.Context) error {
@@ -97,6 +100,7 @@ func replayCommand() *cli.Command {
 				AllowMethods: c.StringSlice("allow-method"),
 				Rate:         c.Float64("rate"), MaxGap: c.Duration("max-gap"),
 				Workers: c.Int("workers"), Timeout: c.Duration("timeout"), BodyCap: c.Int("body-cap"),
+				AllowProductionTarget: c.Bool("allow-production-target"),
 			}
 			if c.String("dlq") != "" {
 				dlq, err := producerFor("dlq", c.String("dlq"))
