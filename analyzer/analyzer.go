@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"sync/atomic"
@@ -27,8 +28,9 @@ import (
 )
 
 // Source delivers batches of records and takes commits; kafkaio.Consumer
-// implements it. Commit acknowledges the given records and, per
-// partition, everything before them.
+// and filelog.Reader implement it. Commit acknowledges the given records
+// and, per partition, everything before them. Fetch returns io.EOF when a
+// finite source is exhausted.
 type Source interface {
 	Fetch(ctx context.Context) ([]stream.Record, error)
 	Commit(ctx context.Context, recs []stream.Record) error
@@ -96,6 +98,9 @@ func (a *Analyzer) Run(ctx context.Context) error {
 	}()
 	for {
 		batch, err := a.cfg.Source.Fetch(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil // a finite source (a file log read once), analyzed to its end
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

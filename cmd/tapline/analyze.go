@@ -18,9 +18,9 @@ func analyzeCommand() *cli.Command {
 			"+ target, so redelivery never doubles a document). Installs the index template at start.\n" +
 			"Offsets are committed only after indexing. Runs until interrupted.",
 		Flags: envFlags("analyze", []cli.Flag{
-			&cli.StringFlag{Name: "from", Usage: "where replay results come from: kafka://host:9092/topic"},
-			&cli.StringFlag{Name: "dlq", Usage: "where undecodable or unindexable results go, with a reason header: kafka://host:9092/topic (default: log and count them)"},
-			&cli.StringFlag{Name: "group", Value: "tapline-analyzer", Usage: "Kafka consumer group; analyzers in one group share the partitions"},
+			&cli.StringFlag{Name: "from", Usage: "where replay results come from: kafka://host:9092/topic or file://dir (the embedded log)"},
+			&cli.StringFlag{Name: "dlq", Usage: "where undecodable or unindexable results go, with a reason header: kafka://host:9092/topic or file://dir (default: log and count them)"},
+			&cli.StringFlag{Name: "group", Value: "tapline-analyzer", Usage: "Kafka consumer group; analyzers in one group share the partitions (file://: the name of the stored read position)"},
 			&cli.StringFlag{Name: "start", Value: "earliest", Usage: "where a new consumer group starts: earliest (all retained results) or latest"},
 			&cli.StringFlag{Name: "es", Usage: "Elasticsearch URL, http(s)://host:9200"},
 			&cli.StringFlag{Name: "es-username", Usage: "Elasticsearch basic-auth user (password from TAPLINE_ANALYZE_ES_PASSWORD)"},
@@ -38,17 +38,17 @@ func analyzeCommand() *cli.Command {
 			if err != nil {
 				return usageError("%v", err)
 			}
-			cons, err := consumerFor("from", c.String("from"), c.String("group"), c.String("start"))
+			src, err := openSource(c.Context, sourceSpec{flag: "from", raw: c.String("from"), group: c.String("group"), start: c.String("start")})
 			if err != nil {
 				return err
 			}
-			defer cons.Close()
+			defer src.Close()
 			if err := es.EnsureTemplate(c.Context); err != nil {
 				return err
 			}
-			cfg := analyzer.Config{Source: cons, Indexer: es}
+			cfg := analyzer.Config{Source: src, Indexer: es}
 			if c.String("dlq") != "" {
-				dlq, err := producerFor("dlq", c.String("dlq"))
+				dlq, err := outputFor(c, "dlq")
 				if err != nil {
 					return err
 				}

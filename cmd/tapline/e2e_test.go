@@ -101,17 +101,30 @@ func (p *process) stop(t *testing.T) {
 // is recorded into Kafka, replayed against a staging server with a
 // deliberate regression, analyzed into Elasticsearch, and the pair
 // documents are checked there.
+//
+// It runs twice: through Kafka topics, and through the embedded file log
+// (file://), the same binary and checks.
 func TestEndToEnd(t *testing.T) {
 	bin := buildTapline(t)
 	brokers := stacktest.Kafka(t)
 	esURL := stacktest.ES(t)
-	exchanges := stacktest.Topic(t, brokers, 2)
-	results := stacktest.Topic(t, brokers, 2)
-	dataStream := stacktest.Index(t, esURL, "tapline-pairs-e2e")
 	kafkaURL := func(topic string) string { return "kafka://" + strings.Join(brokers, ",") + "/" + topic }
+	t.Run("kafka", func(t *testing.T) {
+		exchanges := stacktest.Topic(t, brokers, 2)
+		results := stacktest.Topic(t, brokers, 2)
+		endToEnd(t, bin, esURL, kafkaURL(exchanges), kafkaURL(results), exchanges)
+	})
+	t.Run("file", func(t *testing.T) {
+		dir := t.TempDir()
+		endToEnd(t, bin, esURL, "file://"+dir+"/exchanges", "file://"+dir+"/results", "e2e-file")
+	})
+}
+
+func endToEnd(t *testing.T, bin, esURL, exchanges, results, group string) {
+	dataStream := stacktest.Index(t, esURL, "tapline-pairs-e2e")
 
 	// Record: the fixture holds 10 exchanges (recorder/testdata/loopback.want).
-	rec := startTapline(t, bin, "record", "--pcap", "../../recorder/testdata/loopback.pcap", "--to", kafkaURL(exchanges), "--name", "e2e")
+	rec := startTapline(t, bin, "record", "--pcap", "../../recorder/testdata/loopback.pcap", "--to", exchanges, "--name", "e2e")
 	select {
 	case err := <-rec.done:
 		if err != nil {
@@ -140,9 +153,9 @@ func TestEndToEnd(t *testing.T) {
 	}))
 	defer staging.Close()
 
-	replay := startTapline(t, bin, "replay", "--from", kafkaURL(exchanges), "--to", kafkaURL(results), "--group", exchanges+"-replay",
+	replay := startTapline(t, bin, "replay", "--from", exchanges, "--to", results, "--group", group+"-replay",
 		"--start", "earliest", "--target", "staging="+staging.URL)
-	analyze := startTapline(t, bin, "analyze", "--from", kafkaURL(results), "--group", results+"-analyze", "--start", "earliest",
+	analyze := startTapline(t, bin, "analyze", "--from", results, "--group", group+"-analyze", "--start", "earliest",
 		"--es", esURL, "--data-stream", dataStream)
 
 	// 8 of the 10 exchanges are GET or HEAD; POST and DELETE are not
@@ -328,6 +341,25 @@ func TestReplayWindow(t *testing.T) {
 			}
 		})
 	}
+	t.Run("from the file log", func(t *testing.T) {
+		log := "file://" + t.TempDir() + "/exchanges"
+		if out, err := runTapline(ctx, "record", "--pcap", "../../recorder/testdata/loopback.pcap", "--to", log); err != nil {
+			t.Fatalf("record: %v\n%s", err, out)
+		}
+		for _, w := range []struct {
+			since, until string
+			want         int
+		}{{"2026-11-28T04:00:00Z", "2026-11-28T06:00:00Z", 8}, {"2026-11-28T03:00:00Z", "2026-11-28T04:00:00Z", 0}} {
+			out, stderr, err := runTaplineOut(ctx, "replay", "--from", log, "--to", "-", "--since", w.since, "--until", w.until,
+				"--target", "staging="+staging.URL)
+			if err != nil {
+				t.Fatalf("replay: %v\n%s", err, stderr)
+			}
+			if n := strings.Count(out, "\n"); n != w.want || !strings.Contains(stderr, fmt.Sprintf("replayed=%d ", w.want)) {
+				t.Errorf("window %s..%s: %d results, want %d:\n%s", w.since, w.until, n, w.want, stderr)
+			}
+		}
+	})
 	t.Run("results on stdout, with a renamed tag header", func(t *testing.T) {
 		var tags sync.Map // exchange id → staging saw it
 		tagged := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -22,18 +22,9 @@ func kafkaEndpoint(flag, raw string) (stream.Endpoint, error) {
 		return stream.Endpoint{}, usageError("--%s: %v", flag, err)
 	}
 	if ep.Scheme != stream.SchemeKafka {
-		return stream.Endpoint{}, usageError("--%s %s: %v", flag, raw, stream.ErrFileNotImplemented)
+		return stream.Endpoint{}, usageError("--%s %s: want kafka://host:9092/topic here", flag, raw)
 	}
 	return ep, nil
-}
-
-// producerFor opens a producer for the kafka:// URL given to flag.
-func producerFor(flag, raw string) (*kafkaio.Producer, error) {
-	ep, err := kafkaEndpoint(flag, raw)
-	if err != nil {
-		return nil, err
-	}
-	return kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: ep.Brokers, Topic: ep.Topic})
 }
 
 // consumerFor opens a consumer-group member for the kafka:// URL given to

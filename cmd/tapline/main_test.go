@@ -43,7 +43,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"record", "--to", "kafka://h:9092/t"}, "either --iface"},
 		{[]string{"record", "--to", "kafka://h:9092/t", "--pcap", "x", "--iface", "lo"}, "either --iface"},
 		{[]string{"record", "--to", "kafka://h:9092/t", "--iface", "no-such-if0"}, "no-such-if0"},
-		{[]string{"record", "--to", "file:///tmp/x", "--pcap", "x"}, "not implemented yet"},
+		{[]string{"replay", "--from", "file:///nonexistent/log", "--to", "-", "--target", "s=http://x", "--since", "-1h"}, "record into it first"},
 		{[]string{"record", "--to", "kafka://h:9092/bad topic", "--pcap", "x"}, "not a valid Kafka topic"},
 		{[]string{"record", "--to", "-", "--pcap", "x", "--sample", "150%"}, "--sample"},
 		{[]string{"record", "--to", "-", "--pcap", "x", "--session-key", "ip"}, "--session-key"},
@@ -123,9 +123,9 @@ func TestRecordFromStdin(t *testing.T) {
 
 // TestRecordEnvVar: a flag given only through its environment variable.
 func TestRecordEnvVar(t *testing.T) {
-	t.Setenv("TAPLINE_RECORD_TO", "file:///tmp/x")
+	t.Setenv("TAPLINE_RECORD_TO", "kafka://h:9092/bad topic")
 	_, err := runTapline(context.Background(), "record", "--pcap", "x")
-	if err == nil || !strings.Contains(err.Error(), "--to file:///tmp/x") {
+	if err == nil || !strings.Contains(err.Error(), "bad topic") {
 		t.Fatalf("got %v, want the env value to be used", err)
 	}
 }

@@ -10,10 +10,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/recorder"
 	"github.com/tapline/tapline/recorder/live"
-	"github.com/tapline/tapline/replayer"
 )
 
 func recordCommand() *cli.Command {
@@ -114,24 +112,6 @@ func recordCommand() *cli.Command {
 			return closeErr
 		},
 	}
-}
-
-// output is where a stage writes records: Kafka, or JSON lines for people
-// ("-": the command's standard output). The recorder enqueues, the
-// replayer publishes synchronously.
-type output interface {
-	recorder.Sink
-	replayer.Sink
-	Close(ctx context.Context) error
-	Stats() kafkaio.ProducerStats
-}
-
-// outputFor opens the output named by the value of flag.
-func outputFor(c *cli.Context, flag string) (output, error) {
-	if c.String(flag) == "-" {
-		return newJSONLines(c.App.Writer, 10000), nil
-	}
-	return producerFor(flag, c.String(flag))
 }
 
 // captureRules compiles the filter, sampling, session key and redaction

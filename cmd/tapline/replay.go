@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"regexp"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/recorder"
 	"github.com/tapline/tapline/replayer"
 	"github.com/tapline/tapline/schema"
@@ -36,10 +34,10 @@ func replayCommand() *cli.Command {
 			"A target that is the recorded production host (same Host, or resolving to the recorded\n" +
 			"server address) gets nothing unless --allow-production-target.",
 		Flags: envFlags("replay", []cli.Flag{
-			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic"},
-			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic, or - for JSON lines on standard output"},
-			&cli.StringFlag{Name: "dlq", Usage: "where undecodable records go, with a reason header: kafka://host:9092/topic (default: log and count them)"},
-			&cli.StringFlag{Name: "group", Value: "tapline-replayer", Usage: "Kafka consumer group; replayers in one group share the partitions"},
+			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic or file://dir (the embedded log)"},
+			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic, file://dir, or - for JSON lines on standard output"},
+			&cli.StringFlag{Name: "dlq", Usage: "where undecodable records go, with a reason header: kafka://host:9092/topic or file://dir (default: log and count them)"},
+			&cli.StringFlag{Name: "group", Value: "tapline-replayer", Usage: "Kafka consumer group; replayers in one group share the partitions (file://: the name of the stored read position)"},
 			&cli.StringSliceFlag{Name: "target", Usage: "a named target, name=http://host:port[/prefix]; repeat for several (e.g. candidate=... baseline=...)"},
 			&cli.StringFlag{Name: "sample", Usage: "replay a share of exchanges: 10% at random, or 10%:session to keep the same sessions every run (default: all)"},
 			&cli.StringSliceFlag{Name: "allow-host", Usage: "replay only requests for these hosts (Host header, port ignored); repeat for several"},
@@ -85,11 +83,11 @@ func replayCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			src, closeSrc, err := replaySource(c)
+			src, err := replaySource(c)
 			if err != nil {
 				return err
 			}
-			defer closeSrc()
+			defer src.Close()
 			results, err := outputFor(c, "to")
 			if err != nil {
 				return err
@@ -103,7 +101,7 @@ func replayCommand() *cli.Command {
 				AllowProductionTarget: c.Bool("allow-production-target"),
 			}
 			if c.String("dlq") != "" {
-				dlq, err := producerFor("dlq", c.String("dlq"))
+				dlq, err := outputFor(c, "dlq")
 				if err != nil {
 					return err
 				}
@@ -131,12 +129,7 @@ func replayCommand() *cli.Command {
 			cfg.StatsInterval = c.Duration("stats-interval")
 			metrics := newReplayMetrics()
 			cfg.OnOutcome = metrics.observe
-			switch s := src.(type) {
-			case *kafkaio.Window:
-				cfg.Total = s.Records()
-			case *kafkaio.Consumer:
-				metrics.lag = s.Lag
-			}
+			cfg.Total, metrics.lag = src.total, src.lag
 			r, err := replayer.New(cfg)
 			if err != nil {
 				return usageError("%v", err)
@@ -153,44 +146,31 @@ func replayCommand() *cli.Command {
 }
 
 // replaySource is a time window when --since is given, else a consumer
-// group member.
-func replaySource(c *cli.Context) (replayer.Source, func() error, error) {
+// group member (for the file log: a follower with a stored position named
+// after --group).
+func replaySource(c *cli.Context) (openedSource, error) {
+	spec := sourceSpec{flag: "from", raw: c.String("from"), group: c.String("group"), start: c.String("start")}
 	if c.String("since") == "" {
 		if c.String("until") != "" {
-			return nil, nil, usageError("--until needs --since")
+			return openedSource{}, usageError("--until needs --since")
 		}
-		cons, err := consumerFor("from", c.String("from"), c.String("group"), c.String("start"))
-		if err != nil {
-			return nil, nil, err
-		}
-		return cons, cons.Close, nil
-	}
-	ep, err := kafkaEndpoint("from", c.String("from"))
-	if err != nil {
-		return nil, nil, err
+		return openSource(c.Context, spec)
 	}
 	now := time.Now()
-	since, err := parseWhen("since", c.String("since"), now)
-	if err != nil {
-		return nil, nil, err
+	var err error
+	if spec.since, err = parseWhen("since", c.String("since"), now); err != nil {
+		return openedSource{}, err
 	}
-	until, err := parseWhen("until", c.String("until"), now)
-	if err != nil {
-		return nil, nil, err
+	if spec.until, err = parseWhen("until", c.String("until"), now); err != nil {
+		return openedSource{}, err
 	}
-	if until.IsZero() {
-		until = now
+	if spec.until.IsZero() {
+		spec.until = now
 	}
-	if !until.After(since) {
-		return nil, nil, usageError("--until %s is not after --since %s", until.Format(time.RFC3339), since.Format(time.RFC3339))
+	if !spec.until.After(spec.since) {
+		return openedSource{}, usageError("--until %s is not after --since %s", spec.until.Format(time.RFC3339), spec.since.Format(time.RFC3339))
 	}
-	w, err := kafkaio.NewWindow(c.Context, kafkaio.WindowConfig{Brokers: ep.Brokers, Topic: ep.Topic, Since: since, Until: until})
-	if err != nil {
-		return nil, nil, err
-	}
-	slog.Info("replaying a stored window", "topic", ep.Topic, "since", since.Format(time.RFC3339), "until", until.Format(time.RFC3339),
-		"records_at_most", w.Records())
-	return w, w.Close, nil
+	return openSource(c.Context, spec)
 }
 
 // parseWhen reads an RFC 3339 time, "now", or a duration relative to now

@@ -2,8 +2,8 @@
 // every transport carries, and the endpoint URLs of DESIGN.md
 // (kafka://brokers/topic, file://dir).
 //
-// It holds no transport code. internal/kafkaio implements Kafka; the
-// embedded file log (file://) is not implemented yet and ParseURL says so.
+// It holds no transport code: internal/kafkaio implements Kafka,
+// internal/filelog the embedded file log (file://).
 package stream
 
 import (
@@ -54,9 +54,7 @@ func (e Endpoint) String() string {
 }
 
 // ParseURL parses kafka://host:9092[,host2:9092]/topic or file://dir. A
-// broker without a port gets :9092. file:// parses, but no stage can use it
-// yet: callers reject it with ErrFileNotImplemented until the embedded log
-// lands.
+// broker without a port gets :9092.
 func ParseURL(raw string) (Endpoint, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
@@ -91,10 +89,6 @@ func ParseURL(raw string) (Endpoint, error) {
 	}
 	return Endpoint{}, fmt.Errorf("endpoint %q: unknown scheme %q (want kafka:// or file://)", raw, scheme)
 }
-
-// ErrFileNotImplemented is returned for file:// endpoints until the
-// embedded log exists (issue 6).
-var ErrFileNotImplemented = fmt.Errorf("file:// endpoints are not implemented yet; use kafka://host:9092/topic")
 
 func validTopic(t string) bool {
 	if t == "" || len(t) > 249 || t == "." || t == ".." {

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tapline/tapline/internal/filelog"
+	"github.com/tapline/tapline/internal/kafkaio"
+	"github.com/tapline/tapline/internal/stream"
+	"github.com/tapline/tapline/recorder"
+	"github.com/tapline/tapline/replayer"
+)
+
+// This file opens the endpoints of DESIGN.md for the commands: where a
+// stage reads (kafka:// as a consumer-group member or a time window,
+// file:// the embedded log) and where it writes (kafka://, file://, or "-"
+// for JSON lines on standard output).
+
+// output is where a stage writes records. The recorder enqueues (a live
+// capture never waits), the replayer and the DLQs publish synchronously.
+type output interface {
+	recorder.Sink
+	replayer.Sink
+	Close(ctx context.Context) error
+	Stats() kafkaio.ProducerStats
+}
+
+// outputFor opens the output named by the value of flag.
+func outputFor(c *cli.Context, flag string) (output, error) {
+	raw := c.String(flag)
+	switch raw {
+	case "":
+		return nil, usageError("--%s is required: kafka://host:9092/topic, file://dir, or - for standard output", flag)
+	case "-":
+		return newJSONLines(c.App.Writer, 10000), nil
+	}
+	ep, err := stream.ParseURL(raw)
+	if err != nil {
+		return nil, usageError("--%s: %v", flag, err)
+	}
+	if ep.Scheme == stream.SchemeFile {
+		w, err := filelog.Open(ep.Path, filelog.WriterConfig{})
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flag, err)
+		}
+		return fileOutput{w}, nil
+	}
+	return kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: ep.Brokers, Topic: ep.Topic})
+}
+
+// fileOutput is the file log as an output.
+type fileOutput struct{ *filelog.Writer }
+
+func (f fileOutput) Close(context.Context) error { return f.Writer.Close() }
+
+func (f fileOutput) Stats() kafkaio.ProducerStats {
+	s := f.Writer.Stats()
+	return kafkaio.ProducerStats{Published: s.Published, Failed: s.Failed, Dropped: s.Dropped, Queued: s.Queued}
+}
+
+// source is where a stage reads records.
+type source interface {
+	replayer.Source // Fetch and Commit; the analyzer's Source is the same
+	Close() error
+}
+
+// sourceSpec says which input to open.
+type sourceSpec struct {
+	flag, raw string // the flag naming the input, and its value
+	// A window when since is set: the records in [since, until), once.
+	since, until time.Time
+	// Otherwise continuous: a Kafka consumer group, or for the file log
+	// the name of its stored position (a cursor; one reader per name);
+	// start ("earliest" or "latest") is where a new group or cursor
+	// begins.
+	group, start string
+}
+
+// openedSource is an input with what is known about it.
+type openedSource struct {
+	source
+	total int64        // records in a window, 0 when unknown
+	lag   func() int64 // consumer lag, nil when not a consumer group
+}
+
+func openSource(ctx context.Context, s sourceSpec) (openedSource, error) {
+	if s.raw == "" {
+		return openedSource{}, usageError("--%s is required: kafka://host:9092/topic or file://dir", s.flag)
+	}
+	ep, err := stream.ParseURL(s.raw)
+	if err != nil {
+		return openedSource{}, usageError("--%s: %v", s.flag, err)
+	}
+	window := !s.since.IsZero()
+	switch {
+	case ep.Scheme == stream.SchemeFile:
+		cfg := filelog.ReaderConfig{Since: s.since, Until: s.until}
+		if !window {
+			latest, err := startAtLatest(s.start)
+			if err != nil {
+				return openedSource{}, err
+			}
+			cfg.Follow, cfg.Cursor = true, s.group
+			if latest && !cursorExists(ep.Path, s.group) {
+				cfg.Since = time.Now() // a new cursor starting at the end: only what comes next
+			}
+		}
+		if _, err := os.Stat(ep.Path); err != nil {
+			if window || !errors.Is(err, os.ErrNotExist) {
+				return openedSource{}, usageError("--%s %s: %v (record into it first, or check the path)", s.flag, s.raw, err)
+			}
+			// Following a log nobody has written yet: the stage upstream
+			// may start later. Wait for it, and say so.
+			if err := os.MkdirAll(ep.Path, 0o755); err != nil {
+				return openedSource{}, fmt.Errorf("--%s: creating %s: %w", s.flag, ep.Path, err)
+			}
+			slog.Info("the file log is new; waiting for records", "log", ep.Path)
+		}
+		r, err := filelog.NewReader(ep.Path, cfg)
+		if err != nil {
+			return openedSource{}, fmt.Errorf("--%s: %w", s.flag, err)
+		}
+		o := openedSource{source: r}
+		if n, known := r.Records(); known && window {
+			o.total = n
+		}
+		if window {
+			slog.Info("reading a stored window", "log", ep.Path, "since", s.since.Format(time.RFC3339), "until", s.until.Format(time.RFC3339))
+		}
+		return o, nil
+	case window:
+		w, err := kafkaio.NewWindow(ctx, kafkaio.WindowConfig{Brokers: ep.Brokers, Topic: ep.Topic, Since: s.since, Until: s.until})
+		if err != nil {
+			return openedSource{}, err
+		}
+		slog.Info("reading a stored window", "topic", ep.Topic, "since", s.since.Format(time.RFC3339), "until", s.until.Format(time.RFC3339),
+			"records_at_most", w.Records())
+		return openedSource{source: w, total: w.Records()}, nil
+	default:
+		cons, err := consumerFor(s.flag, s.raw, s.group, s.start)
+		if err != nil {
+			return openedSource{}, err
+		}
+		return openedSource{source: cons, lag: cons.Lag}, nil
+	}
+}
+
+// cursorExists says whether the file log in dir has a stored position
+// named name (filelog keeps them in dir/cursors/<name>).
+func cursorExists(dir, name string) bool {
+	_, err := os.Stat(filepath.Join(dir, "cursors", name))
+	return !errors.Is(err, os.ErrNotExist)
+}
