@@ -3,6 +3,7 @@ module github.com/tapline/tapline
 go 1.26.8
 
 require (
+	github.com/andybalholm/brotli v1.2.0
 	github.com/elastic/go-elasticsearch/v8 v8.19.7
 	github.com/google/gopacket v1.1.19
 	github.com/google/uuid v1.6.0
@@ -10,6 +11,7 @@ require (
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/urfave/cli/v2 v2.27.7
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/text v0.28.0
 	golang.org/x/time v0.14.0
 	google.golang.org/protobuf v1.36.12
 )
