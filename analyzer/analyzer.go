@@ -2,10 +2,10 @@
 // pair document per exchange and target out, in Elasticsearch.
 //
 // Input: ReplayResult records from a Source (a Kafka consumer group
-// member). For each target outcome the production response is compared
-// with the target's (status and body bytes in this foundation; the
-// normalising JSON-aware diff, noise and routes come with issue 5) and a
-// pair document is built. Output: pair documents bulk-indexed into a data
+// member, or the file log). For each target outcome the production
+// response is compared with the target's by a Comparer (compare.go, with
+// analyzer/diff: decoded bodies, JSON paths, noise from a baseline target
+// and learned per route, route templates) and a pair document is built. Output: pair documents bulk-indexed into a data
 // stream with document id "<exchange id>:<target>", written with `create`
 // so a redelivered result is a counted duplicate, not a second document.
 // Source offsets are committed only after every document of the batch is
@@ -13,15 +13,13 @@
 package analyzer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
+	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/schema"
@@ -63,6 +61,9 @@ type Config struct {
 	// DLQ receives results that cannot be decoded or indexed, with the
 	// reason. Default: none; they are then logged, counted and skipped.
 	DLQ Sink
+	// Comparer builds the pair documents. Default: NewComparer with the
+	// zero CompareConfig.
+	Comparer *Comparer
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -83,6 +84,13 @@ func New(cfg Config) (*Analyzer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Comparer == nil {
+		c, err := NewComparer(CompareConfig{})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Comparer = c
+	}
 	return &Analyzer{cfg: cfg, log: cfg.Logger}, nil
 }
 
@@ -95,6 +103,13 @@ func (a *Analyzer) Run(ctx context.Context) error {
 		s := a.Stats()
 		a.log.Info("analyzer summary", "fetched", s.Fetched, "indexed", s.Indexed, "duplicates", s.Duplicates,
 			"failed", s.Failed, "undecodable", s.Undecodable)
+		for _, r := range a.cfg.Comparer.Noise().Routes {
+			keys := make([]string, len(r.Keys))
+			for i, k := range r.Keys {
+				keys[i] = fmt.Sprintf("%s (%.0f%%)", k.Key, 100*k.Share)
+			}
+			a.log.Info("learned noise", "route", r.Route, "baseline_comparisons", r.Samples, "noisy", strings.Join(keys, ", "))
+		}
 	}()
 	for {
 		batch, err := a.cfg.Source.Fetch(ctx)
@@ -129,7 +144,7 @@ func (a *Analyzer) handle(ctx context.Context, batch []stream.Record) error {
 			dead = append(dead, stream.DeadLetter(rec, fmt.Sprintf("partition %d offset %d: %v", rec.Partition, rec.Offset, err)))
 			continue
 		}
-		for _, d := range Compare(res) {
+		for _, d := range a.cfg.Comparer.Compare(res) {
 			docs = append(docs, d)
 			origin = append(origin, i)
 		}
@@ -180,101 +195,6 @@ type Stats struct {
 func (a *Analyzer) Stats() Stats {
 	return Stats{Fetched: a.fetched.Load(), Undecodable: a.undecodable.Load(), Indexed: a.indexed.Load(),
 		Duplicates: a.duplicates.Load(), Failed: a.failed.Load()}
-}
-
-// Doc is one pair document: an exchange as production answered it next to
-// what one target answered. Field names are the Elasticsearch mapping's
-// (see template.go).
-type Doc struct {
-	Timestamp  time.Time `json:"@timestamp"` // capture time of the request
-	ExchangeID string    `json:"exchange_id"`
-	Target     string    `json:"target"`
-	SessionKey string    `json:"session_key"`
-	Method     string    `json:"method"`
-	Host       string    `json:"host"`
-	URL        string    `json:"url"` // the request target as recorded
-	Path       string    `json:"path"`
-	Status     struct {
-		Production *int32 `json:"production,omitempty"` // absent: no recorded response
-		Target     *int32 `json:"target,omitempty"`     // absent: the target errored
-	} `json:"status"`
-	LatencyMs struct {
-		Production *float64 `json:"production,omitempty"`
-		Target     *float64 `json:"target,omitempty"`
-	} `json:"latency_ms"`
-	BodySize struct {
-		Production *int64 `json:"production,omitempty"`
-		Target     *int64 `json:"target,omitempty"`
-	} `json:"body_size"`
-	// Verdict is "match", "mismatch", "target_error" (no response from the
-	// target) or "no_production" (nothing recorded to compare with).
-	Verdict    string    `json:"verdict"`
-	Diffs      []string  `json:"diffs,omitempty"` // what differed: "status", "body"
-	Error      string    `json:"error,omitempty"` // the target's error
-	Recorder   string    `json:"recorder,omitempty"`
-	Replayer   string    `json:"replayer,omitempty"`
-	ReplayedAt time.Time `json:"replayed_at"`
-}
-
-// ID is the document id: one document per exchange and target.
-func (d *Doc) ID() string { return d.ExchangeID + ":" + d.Target }
-
-// Compare builds one pair document per target outcome of res.
-func Compare(res *schema.ReplayResult) []Doc {
-	ex := res.GetExchange()
-	req := ex.GetRequest()
-	prod := ex.GetResponse()
-	times := ex.GetTimes()
-	var docs []Doc
-	for _, o := range res.GetOutcomes() {
-		d := Doc{
-			Timestamp:  time.Unix(0, times.GetRequestFirstByteUnixNano()).UTC(),
-			ExchangeID: ex.GetId(), Target: o.GetTarget(), SessionKey: ex.GetSessionKey(),
-			Method: req.GetMethod(), Host: req.GetHost(), URL: req.GetTarget(), Path: pathOf(req.GetTarget()),
-			Recorder: ex.GetRecorder(), Replayer: res.GetReplayer(),
-			ReplayedAt: time.Unix(0, o.GetSentUnixNano()).UTC(),
-		}
-		if times.GetRequestFirstByteUnixNano() == 0 {
-			d.Timestamp = d.ReplayedAt
-		}
-		if prod != nil {
-			d.Status.Production = ptr(prod.GetStatus())
-			d.BodySize.Production = ptr(prod.GetBodySize())
-			if first, last := times.GetRequestFirstByteUnixNano(), times.GetResponseLastByteUnixNano(); first > 0 && last >= first {
-				d.LatencyMs.Production = ptr(float64(last-first) / 1e6)
-			}
-		}
-		d.LatencyMs.Target = ptr(float64(o.GetLatencyNanos()) / 1e6)
-		tr := o.GetResponse()
-		switch {
-		case tr == nil:
-			d.Verdict, d.Error = "target_error", o.GetError()
-		case prod == nil:
-			d.Status.Target, d.BodySize.Target = ptr(tr.GetStatus()), ptr(tr.GetBodySize())
-			d.Verdict = "no_production"
-		default:
-			d.Status.Target, d.BodySize.Target = ptr(tr.GetStatus()), ptr(tr.GetBodySize())
-			if prod.GetStatus() != tr.GetStatus() {
-				d.Diffs = append(d.Diffs, "status")
-			}
-			if prod.GetBodySize() != tr.GetBodySize() || !bytes.Equal(prod.GetBody(), tr.GetBody()) {
-				d.Diffs = append(d.Diffs, "body")
-			}
-			d.Verdict = "match"
-			if len(d.Diffs) > 0 {
-				d.Verdict = "mismatch"
-			}
-		}
-		docs = append(docs, d)
-	}
-	return docs
-}
-
-func pathOf(target string) string {
-	if u, err := url.ParseRequestURI(target); err == nil {
-		return u.Path
-	}
-	return target
 }
 
 func ptr[T any](v T) *T { return &v }

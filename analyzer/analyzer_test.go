@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/tapline/tapline/analyzer/diff"
 	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/schema"
 )
@@ -38,44 +39,108 @@ func outcome(target string, r *schema.Response, errText string) *schema.TargetOu
 	return o
 }
 
+func jsonResp(status int32, body string) *schema.Response {
+	r := resp(status, body)
+	r.Headers = []*schema.Header{{Name: "Content-Type", Value: "application/json"}}
+	return r
+}
+
 func TestCompare(t *testing.T) {
 	cases := []struct {
 		name        string
+		baseline    string
 		res         *schema.ReplayResult
 		wantVerdict []string
 		wantDiffs   [][]string
+		wantRegress [][]string
 	}{
-		{"identical", result(resp(200, "a"), outcome("c", resp(200, "a"), "")), []string{"match"}, [][]string{nil}},
-		{"status differs", result(resp(200, "a"), outcome("c", resp(500, "a"), "")), []string{"mismatch"}, [][]string{{"status"}}},
-		{"body differs", result(resp(200, "a"), outcome("c", resp(200, "b"), "")), []string{"mismatch"}, [][]string{{"body"}}},
-		{"both differ", result(resp(200, "a"), outcome("c", resp(404, "xx"), "")), []string{"mismatch"}, [][]string{{"status", "body"}}},
-		{"target error", result(resp(200, "a"), outcome("c", nil, "connection refused")), []string{"target_error"}, [][]string{nil}},
-		{"no production response", result(nil, outcome("c", resp(200, "a"), "")), []string{"no_production"}, [][]string{nil}},
-		{"two targets", result(resp(200, "a"), outcome("c", resp(200, "a"), ""), outcome("b", resp(201, "a"), "")),
-			[]string{"match", "mismatch"}, [][]string{nil, {"status"}}},
+		{"identical", "", result(resp(200, "a"), outcome("c", resp(200, "a"), "")), []string{"match"}, [][]string{nil}, [][]string{nil}},
+		{"status differs", "", result(resp(200, "a"), outcome("c", resp(500, "a"), "")), []string{"mismatch"}, [][]string{{"status"}}, [][]string{{"status"}}},
+		{"text body differs", "", result(resp(200, "a"), outcome("c", resp(200, "b"), "")), []string{"mismatch"}, [][]string{{"body:text"}}, [][]string{{"body:text"}}},
+		{"both differ", "", result(resp(200, "a"), outcome("c", resp(404, "xx"), "")), []string{"mismatch"},
+			[][]string{{"status", "body:text"}}, [][]string{{"status", "body:text"}}},
+		{"json field differs", "", result(jsonResp(200, `{"id":7,"name":"a"}`), outcome("c", jsonResp(200, `{"id":7,"name":"b"}`), "")),
+			[]string{"mismatch"}, [][]string{{"body:$.name"}}, [][]string{{"body:$.name"}}},
+		{"json equal but reordered keys", "", result(jsonResp(200, `{"id":7,"name":"a"}`), outcome("c", jsonResp(200, `{"name":"a","id":7.0}`), "")),
+			[]string{"match"}, [][]string{nil}, [][]string{nil}},
+		{"target error", "", result(resp(200, "a"), outcome("c", nil, "connection refused")), []string{"target_error"}, [][]string{nil}, [][]string{nil}},
+		{"no production response", "", result(nil, outcome("c", resp(200, "a"), "")), []string{"no_production"}, [][]string{nil}, [][]string{nil}},
+		{"two targets", "", result(resp(200, "a"), outcome("c", resp(200, "a"), ""), outcome("b", resp(201, "a"), "")),
+			[]string{"match", "mismatch"}, [][]string{nil, {"status"}}, [][]string{nil, {"status"}}},
+		// The baseline differs from production on $.at too: noise. $.id
+		// differs only on the candidate: a regression.
+		{"baseline noise", "base", result(jsonResp(200, `{"id":7,"at":"x"}`),
+			outcome("cand", jsonResp(200, `{"id":7,"at":"y"}`), ""), outcome("base", jsonResp(200, `{"id":7,"at":"z"}`), "")),
+			[]string{"noise_only", "noise_only"}, [][]string{{"body:$.at"}, {"body:$.at"}}, [][]string{nil, nil}},
+		{"baseline noise and a regression", "base", result(jsonResp(200, `{"id":7,"at":"x"}`),
+			outcome("cand", jsonResp(200, `{"id":8,"at":"y"}`), ""), outcome("base", jsonResp(200, `{"id":7,"at":"z"}`), "")),
+			[]string{"mismatch", "noise_only"}, [][]string{{"body:$.id", "body:$.at"}, {"body:$.at"}}, [][]string{{"body:$.id"}, nil}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			docs := Compare(tc.res)
+			c, err := NewComparer(CompareConfig{Baseline: tc.baseline})
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs := c.Compare(tc.res)
 			if len(docs) != len(tc.wantVerdict) {
 				t.Fatalf("%d docs", len(docs))
 			}
 			for i, d := range docs {
-				if d.Verdict != tc.wantVerdict[i] || !reflect.DeepEqual(d.Diffs, tc.wantDiffs[i]) {
-					t.Errorf("doc %d: verdict %s diffs %v, want %s %v", i, d.Verdict, d.Diffs, tc.wantVerdict[i], tc.wantDiffs[i])
+				if d.Verdict != tc.wantVerdict[i] || !reflect.DeepEqual(d.Diffs, tc.wantDiffs[i]) || !reflect.DeepEqual(d.Regressions, tc.wantRegress[i]) {
+					t.Errorf("doc %d (%s): verdict %s diffs %v regressions %v, want %s %v %v", i, d.Target, d.Verdict, d.Diffs, d.Regressions,
+						tc.wantVerdict[i], tc.wantDiffs[i], tc.wantRegress[i])
 				}
-				if d.ID() != "ex1:"+d.Target || d.Path != "/users/7" || d.Method != "GET" {
-					t.Errorf("doc %d: id %s path %s", i, d.ID(), d.Path)
+				if d.ID() != "ex1:"+d.Target || d.Path != "/users/7" || d.Method != "GET" || d.Route != "GET /users/{id}" {
+					t.Errorf("doc %d: id %s path %s route %s", i, d.ID(), d.Path, d.Route)
 				}
 				if *d.LatencyMs.Target != 2.5 {
 					t.Errorf("target latency %v", *d.LatencyMs.Target)
 				}
+				if wantRole := map[bool]string{true: "baseline", false: "candidate"}[d.Target == tc.baseline]; d.Role != wantRole {
+					t.Errorf("doc %d: role %s, want %s", i, d.Role, wantRole)
+				}
 			}
 		})
 	}
-	d := Compare(result(resp(200, "a"), outcome("c", resp(200, "a"), "")))[0]
-	if *d.LatencyMs.Production != 4 || *d.Status.Production != 200 || d.Timestamp.UnixNano() != 1_000_000_000 {
-		t.Errorf("production fields: latency %v status %v time %v", *d.LatencyMs.Production, *d.Status.Production, d.Timestamp)
+	c, _ := NewComparer(CompareConfig{})
+	d := c.Compare(result(resp(200, "a"), outcome("c", resp(200, "a"), "")))[0]
+	if *d.LatencyMs.Production != 4 || *d.LatencyMs.Delta != -1.5 || *d.Status.Production != 200 || d.Timestamp.UnixNano() != 1_000_000_000 ||
+		d.Body.Production != "a" {
+		t.Errorf("production fields: latency %v delta %v status %v time %v body %q", *d.LatencyMs.Production, *d.LatencyMs.Delta,
+			*d.Status.Production, d.Timestamp, d.Body.Production)
+	}
+}
+
+// TestLearnedNoise: a key the baseline shows on more than the configured
+// share of a route's comparisons becomes noise for the candidate too.
+func TestLearnedNoise(t *testing.T) {
+	c, err := NewComparer(CompareConfig{Baseline: "base", Diff: diff.Config{NoiseShare: 0.5, NoiseMinSamples: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The baseline differs on $.n in 3 of 4 comparisons; the candidate
+	// differs on $.n each time.
+	var last []Doc
+	for i := range 4 {
+		base := `{"n":0}`
+		if i > 0 {
+			base = `{"n":1}`
+		}
+		last = c.Compare(result(jsonResp(200, `{"n":0}`), outcome("cand", jsonResp(200, `{"n":2}`), ""), outcome("base", jsonResp(200, base), "")))
+	}
+	if last[0].Verdict != "noise_only" || len(last[0].Noise) != 1 {
+		t.Fatalf("4th comparison: verdict %s noise %v (the baseline differs too)", last[0].Verdict, last[0].Noise)
+	}
+	// A result without the baseline's outcome: only learned noise can
+	// excuse $.n now.
+	d := c.Compare(result(jsonResp(200, `{"n":0}`), outcome("cand", jsonResp(200, `{"n":2}`), "")))[0]
+	if d.Verdict != "noise_only" || !reflect.DeepEqual(d.LearnedNoise, []string{"body:$.n"}) {
+		t.Fatalf("verdict %s learned noise %v regressions %v, want noise_only by learned noise", d.Verdict, d.LearnedNoise, d.Regressions)
+	}
+	snap := c.Noise()
+	if len(snap.Routes) != 1 || snap.Routes[0].Route != "GET /users/{id}" || snap.Routes[0].Keys[0].Key != "body:$.n" {
+		t.Fatalf("noise snapshot %+v", snap)
 	}
 }
 

@@ -26,9 +26,13 @@ func newTestElastic(t *testing.T) (*Elastic, string, string) {
 }
 
 func testDocs(n int) []Doc {
+	cmp, err := NewComparer(CompareConfig{})
+	if err != nil {
+		panic(err)
+	}
 	var docs []Doc
 	for i := 0; i < n; i++ {
-		for _, r := range Compare(result(resp(200, "a"), outcome("candidate", resp(int32(200+i%2), "a"), ""))) {
+		for _, r := range cmp.Compare(result(resp(200, "a"), outcome("candidate", resp(int32(200+i%2), "a"), ""))) {
 			r.ExchangeID = fmt.Sprintf("ex-%03d", i)
 			docs = append(docs, r)
 		}

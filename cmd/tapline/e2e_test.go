@@ -220,6 +220,13 @@ func endToEnd(t *testing.T, bin, esURL, exchanges, results, group string) {
 			t.Errorf("%s: status %v verdict %v target %v; want %v/%v %s", tc.key, status, d["verdict"], d["target"], tc.prodStatus, tc.target, tc.verdict)
 		}
 	}
+	// The regression is named by its JSON path, and documents aggregate by
+	// route.
+	if d := byURL["GET /users/2?verbose=1"]; d != nil {
+		if regs, _ := d["regressions"].([]any); len(regs) != 1 || regs[0] != "body:$.name" || d["route"] != "GET /users/{id}" {
+			t.Errorf("GET /users/2: regressions %v route %v, want [body:$.name] GET /users/{id}", d["regressions"], d["route"])
+		}
+	}
 }
 
 func esCount(t *testing.T, esURL, index string) int {
