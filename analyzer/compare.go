@@ -162,7 +162,7 @@ func (c *Comparer) Compare(res *schema.ReplayResult) []Doc {
 		if prod != nil {
 			d.Status.Production = ptr(prod.GetStatus())
 			d.BodySize.Production = ptr(prod.GetBodySize())
-			d.Body.Production = excerpt(prod.GetBody(), c.cfg.BodyExcerpt)
+			d.Body.Production = excerpt(prod, c.cfg.BodyExcerpt)
 			if first, last := times.GetRequestFirstByteUnixNano(), times.GetResponseLastByteUnixNano(); first > 0 && last >= first {
 				d.LatencyMs.Production = ptr(float64(last-first) / 1e6)
 			}
@@ -174,7 +174,7 @@ func (c *Comparer) Compare(res *schema.ReplayResult) []Doc {
 		tr := o.GetResponse()
 		if tr != nil {
 			d.Status.Target, d.BodySize.Target = ptr(tr.GetStatus()), ptr(tr.GetBodySize())
-			d.Body.Target = excerpt(tr.GetBody(), c.cfg.BodyExcerpt)
+			d.Body.Target = excerpt(tr, c.cfg.BodyExcerpt)
 		}
 		switch {
 		case tr == nil:
@@ -200,9 +200,14 @@ func (c *Comparer) Compare(res *schema.ReplayResult) []Doc {
 	return docs
 }
 
-// excerpt is the start of body as text: at most n bytes, cut at a rune
-// boundary; "" for bodies that are not UTF-8 text.
-func excerpt(body []byte, n int) string {
+// excerpt is the start of r's body as text, decoded (Content-Encoding,
+// charset): at most n bytes, cut at a rune boundary; "" for bodies that
+// are not text.
+func excerpt(r *schema.Response, n int) string {
+	body, _, err := diff.DecodeBody(r.GetHeaders(), r.GetBody(), r.GetBodyTruncated(), 4*n)
+	if err != nil {
+		body = r.GetBody()
+	}
 	if len(body) > n {
 		body = body[:n]
 		for len(body) > 0 && !utf8.Valid(body) && len(body) > n-utf8.UTFMax {

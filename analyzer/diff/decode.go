@@ -174,3 +174,39 @@ func convertCharset(b []byte, charset string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// DecodeBody returns a body as its reader sees it: the Content-Encoding
+// named in headers undone and a charset from Content-Type converted to
+// UTF-8, at most limit decoded bytes (0: 8 MiB). complete is false when
+// the result is only a prefix (the recorded body was truncated, or the
+// limit cut it). On an error the raw body comes back with it. For people
+// (tapline cat) and body excerpts; Compare does its own decoding.
+func DecodeBody(headers []*schema.Header, body []byte, truncated bool, limit int) (decoded []byte, complete bool, err error) {
+	if limit <= 0 {
+		limit = 8 << 20
+	}
+	var encs []string
+	var charset string
+	for _, h := range headers {
+		switch {
+		case strings.EqualFold(h.GetName(), "Content-Encoding"):
+			for e := range strings.SplitSeq(h.GetValue(), ",") {
+				if e = strings.ToLower(strings.TrimSpace(e)); e != "" && e != "identity" {
+					encs = append(encs, e)
+				}
+			}
+		case strings.EqualFold(h.GetName(), "Content-Type") && charset == "":
+			_, charset = parseContentType(h.GetValue())
+		}
+	}
+	out, capped := body, false
+	if len(encs) > 0 && len(body) > 0 {
+		if out, capped, err = decodeContent(body, encs, limit, truncated); err != nil {
+			return body, false, err
+		}
+	}
+	if out, err = convertCharset(out, charset); err != nil {
+		return body, false, err
+	}
+	return out, !truncated && !capped, nil
+}

@@ -2,6 +2,7 @@ package diff
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"slices"
 	"strings"
@@ -194,5 +195,40 @@ func TestCharset(t *testing.T) {
 func TestIsZlib(t *testing.T) {
 	if !isZlib(zl([]byte("x"))) || isZlib(rawDeflate([]byte("x"))) || isZlib(nil) {
 		t.Error("zlib header detection")
+	}
+}
+
+func TestDecodeBody(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`{"café":1}`))
+	zw.Close()
+	h := func(kv ...string) []*schema.Header {
+		var out []*schema.Header
+		for i := 0; i+1 < len(kv); i += 2 {
+			out = append(out, &schema.Header{Name: kv[i], Value: kv[i+1]})
+		}
+		return out
+	}
+	cases := []struct {
+		name         string
+		headers      []*schema.Header
+		body         []byte
+		truncated    bool
+		want         string
+		wantComplete bool
+		wantErr      bool
+	}{
+		{"plain", nil, []byte("hello"), false, "hello", true, false},
+		{"gzip", h("Content-Encoding", "gzip"), gz.Bytes(), false, `{"café":1}`, true, false},
+		{"latin-1", h("Content-Type", "text/plain; charset=ISO-8859-1"), []byte{'c', 'a', 'f', 0xe9}, false, "café", true, false},
+		{"truncated", nil, []byte("hel"), true, "hel", false, false},
+		{"corrupt gzip", h("Content-Encoding", "gzip"), []byte("not gzip"), false, "not gzip", false, true},
+	}
+	for _, tc := range cases {
+		got, complete, err := DecodeBody(tc.headers, tc.body, tc.truncated, 0)
+		if string(got) != tc.want || complete != tc.wantComplete || (err != nil) != tc.wantErr {
+			t.Errorf("%s: %q complete %v err %v", tc.name, got, complete, err)
+		}
 	}
 }

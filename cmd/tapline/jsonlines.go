@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tapline/tapline/analyzer/diff"
 	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/schema"
@@ -158,12 +160,12 @@ func exchangeView(ex *schema.Exchange) map[string]any {
 	req := ex.GetRequest()
 	r := map[string]any{"method": req.GetMethod(), "target": req.GetTarget(), "proto": req.GetProto(), "host": req.GetHost(),
 		"headers": headerPairs(req.GetHeaders()), "body_size": req.GetBodySize(), "body_truncated": req.GetBodyTruncated()}
-	addBody(r, req.GetBody())
+	addBody(r, req.GetHeaders(), req.GetBody(), req.GetBodyTruncated())
 	v["request"] = r
 	if resp := ex.GetResponse(); resp != nil {
 		o := map[string]any{"status": resp.GetStatus(), "reason": resp.GetReason(), "proto": resp.GetProto(),
 			"headers": headerPairs(resp.GetHeaders()), "body_size": resp.GetBodySize(), "body_truncated": resp.GetBodyTruncated()}
-		addBody(o, resp.GetBody())
+		addBody(o, resp.GetHeaders(), resp.GetBody(), resp.GetBodyTruncated())
 		v["response"] = o
 	} else {
 		v["response_missing"] = ex.GetResponseMissing().GetReason().String()
@@ -182,7 +184,7 @@ func resultView(res *schema.ReplayResult) map[string]any {
 		if resp := o.GetResponse(); resp != nil {
 			r := map[string]any{"status": resp.GetStatus(), "headers": headerPairs(resp.GetHeaders()),
 				"body_size": resp.GetBodySize(), "body_truncated": resp.GetBodyTruncated()}
-			addBody(r, resp.GetBody())
+			addBody(r, resp.GetHeaders(), resp.GetBody(), resp.GetBodyTruncated())
 			m["response"] = r
 		} else {
 			m["error"] = o.GetError()
@@ -200,12 +202,23 @@ func headerPairs(hs []*schema.Header) [][2]string {
 	return out
 }
 
-func addBody(m map[string]any, body []byte) {
-	switch {
-	case len(body) == 0:
-	case utf8.Valid(body):
-		m["body"] = string(body)
-	default:
-		m["body_base64"] = base64.StdEncoding.EncodeToString(body)
+// addBody puts body in m for people: decoded (Content-Encoding undone,
+// charset converted; "body_decoded" says so) when that gives UTF-8 text,
+// else as recorded when that is text, else base64.
+func addBody(m map[string]any, headers []*schema.Header, body []byte, truncated bool) {
+	if len(body) == 0 {
+		return
 	}
+	if dec, _, err := diff.DecodeBody(headers, body, truncated, 1<<20); err == nil && utf8.Valid(dec) {
+		m["body"] = string(dec)
+		if !bytes.Equal(dec, body) {
+			m["body_decoded"] = true
+		}
+		return
+	}
+	if utf8.Valid(body) {
+		m["body"] = string(body)
+		return
+	}
+	m["body_base64"] = base64.StdEncoding.EncodeToString(body)
 }

@@ -46,8 +46,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:  "tapline",
 		Usage: "record HTTP traffic off the wire, replay it against staging, diff the answers",
 		Description: "Pipeline: record (pcap -> Kafka exchanges) -> replay (exchanges -> staging -> Kafka results)\n" +
-			"-> analyze (results -> Elasticsearch pair documents). Endpoints are URLs:\n" +
-			"kafka://host:9092[,host2:9092]/topic (file:// is not implemented yet).",
+			"-> analyze (results -> Elasticsearch pair documents); cat prints any of them. Endpoints are URLs:\n" +
+			"kafka://host:9092[,host2:9092]/topic, or file://dir for the embedded log (no infrastructure).",
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: envFlags("", []cli.Flag{
@@ -66,6 +66,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			recordCommand(),
 			replayCommand(),
 			analyzeCommand(),
+			catCommand(),
 			{
 				Name:  "version",
 				Usage: "print the tapline version and the schema version it reads and writes",

@@ -33,21 +33,13 @@ func replayCommand() *cli.Command {
 			"--middleware runs a program that may change or drop each exchange (JSON lines).\n" +
 			"A target that is the recorded production host (same Host, or resolving to the recorded\n" +
 			"server address) gets nothing unless --allow-production-target.",
-		Flags: envFlags("replay", []cli.Flag{
+		Flags: envFlags("replay", append(selectFlags("replay"), []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic or file://dir (the embedded log)"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic, file://dir, or - for JSON lines on standard output"},
 			&cli.StringFlag{Name: "dlq", Usage: "where undecodable records go, with a reason header: kafka://host:9092/topic or file://dir (default: log and count them)"},
 			&cli.StringFlag{Name: "group", Value: "tapline-replayer", Usage: "Kafka consumer group; replayers in one group share the partitions (file://: the name of the stored read position)"},
 			&cli.StringSliceFlag{Name: "target", Usage: "a named target, name=http://host:port[/prefix]; repeat for several (e.g. candidate=... baseline=...)"},
-			&cli.StringFlag{Name: "sample", Usage: "replay a share of exchanges: 10% at random, or 10%:session to keep the same sessions every run (default: all)"},
-			&cli.StringSliceFlag{Name: "allow-host", Usage: "replay only requests for these hosts (Host header, port ignored); repeat for several"},
-			&cli.StringSliceFlag{Name: "deny-host", Usage: "do not replay requests for these hosts; repeat for several"},
-			&cli.StringSliceFlag{Name: "allow-path", Usage: "replay only request paths matching this regexp; repeat for several"},
-			&cli.StringSliceFlag{Name: "deny-path", Usage: "do not replay request paths matching this regexp; repeat for several"},
-			&cli.StringSliceFlag{Name: "require-header", Usage: "replay only requests carrying this header: NAME, or NAME=REGEXP to match its value; repeat (all must hold)"},
-			&cli.StringSliceFlag{Name: "exclude-header", Usage: "do not replay requests carrying this header: NAME, or NAME=REGEXP; repeat (any excludes)"},
 			&cli.StringSliceFlag{Name: "allow-method", Usage: "HTTP method to replay; repeat for several; replaces the default GET, HEAD, OPTIONS"},
-			&cli.StringSliceFlag{Name: "deny-method", Usage: "do not replay this HTTP method (counted as filtered); repeat for several"},
 			&cli.StringFlag{Name: "since", Usage: "replay the stored window from this time: RFC 3339 (2026-11-24T10:00:00Z) or relative to now (-2h)"},
 			&cli.StringFlag{Name: "until", Usage: "end of the window (excluded): RFC 3339, relative (-1h) or now (default: now)"},
 			&cli.Float64Flag{Name: "speed", Value: 1, Usage: "window replay: keep the recorded gaps divided by this factor (2 = twice as fast, 0 = as fast as possible)"},
@@ -77,7 +69,7 @@ func replayCommand() *cli.Command {
 			&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra CAs to trust for https targets"},
 			&cli.BoolFlag{Name: "allow-production-target", Usage: "send to a target even when it is the host an exchange was recorded from (refused by default)"},
 			&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "accept any certificate from https targets (self-signed staging only)"},
-		}),
+		}...)),
 		Action: func(c *cli.Context) error {
 			targets, err := parseTargets(c.StringSlice("target"))
 			if err != nil {
@@ -108,7 +100,7 @@ func replayCommand() *cli.Command {
 				defer dlq.Close(context.Background())
 				cfg.DLQ = dlq
 			}
-			if cfg.Select, err = replaySelect(c); err != nil {
+			if cfg.Select, err = replaySelect(c, nil); err != nil {
 				return err
 			}
 			if cfg.Rewrite, err = replayRewrite(c); err != nil {
@@ -195,13 +187,28 @@ func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// replaySelect compiles the method, host, path and header filters and the
-// sampling of replay into one predicate (the allowed methods are
+// selectFlags are the filters and the sampling that replay and cat share;
+// verb says what is done to the exchanges kept ("replay", "print").
+func selectFlags(verb string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "sample", Usage: verb + " a share of exchanges: 10% at random, or 10%:session to keep the same sessions every run (default: all)"},
+		&cli.StringSliceFlag{Name: "allow-host", Usage: verb + " only requests for these hosts (Host header, port ignored); repeat for several"},
+		&cli.StringSliceFlag{Name: "deny-host", Usage: "do not " + verb + " requests for these hosts; repeat for several"},
+		&cli.StringSliceFlag{Name: "allow-path", Usage: verb + " only request paths matching this regexp; repeat for several"},
+		&cli.StringSliceFlag{Name: "deny-path", Usage: "do not " + verb + " request paths matching this regexp; repeat for several"},
+		&cli.StringSliceFlag{Name: "require-header", Usage: verb + " only requests carrying this header: NAME, or NAME=REGEXP to match its value; repeat (all must hold)"},
+		&cli.StringSliceFlag{Name: "exclude-header", Usage: "do not " + verb + " requests carrying this header: NAME, or NAME=REGEXP; repeat (any excludes)"},
+		&cli.StringSliceFlag{Name: "deny-method", Usage: "do not " + verb + " this HTTP method (counted as filtered); repeat for several"},
+	}
+}
+
+// replaySelect compiles the flags of selectFlags into one predicate; for
+// replay, allowMethods is nil (the allowed methods are the replayer's
 // AllowMethods: write safety, checked first).
-func replaySelect(c *cli.Context) (func(*schema.Exchange) bool, error) {
+func replaySelect(c *cli.Context, allowMethods []string) (func(*schema.Exchange) bool, error) {
 	filter, err := recorder.NewFilter(recorder.FilterConfig{
-		DenyMethods: c.StringSlice("deny-method"),
-		AllowHosts:  c.StringSlice("allow-host"), DenyHosts: c.StringSlice("deny-host"),
+		AllowMethods: allowMethods, DenyMethods: c.StringSlice("deny-method"),
+		AllowHosts: c.StringSlice("allow-host"), DenyHosts: c.StringSlice("deny-host"),
 		AllowPaths: c.StringSlice("allow-path"), DenyPaths: c.StringSlice("deny-path"),
 	})
 	if err != nil {

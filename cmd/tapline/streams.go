@@ -152,6 +152,19 @@ func openSource(ctx context.Context, s sourceSpec) (openedSource, error) {
 	}
 }
 
+// openFollower reads the file log in dir and waits for new records: from
+// since when fromSince, else from now on. Nothing is committed.
+func openFollower(dir string, since time.Time, fromSince bool) (openedSource, error) {
+	if !fromSince {
+		since = time.Now()
+	}
+	r, err := filelog.NewReader(dir, filelog.ReaderConfig{Since: since, Follow: true})
+	if err != nil {
+		return openedSource{}, err
+	}
+	return openedSource{source: r}, nil
+}
+
 // cursorExists says whether the file log in dir has a stored position
 // named name (filelog keeps them in dir/cursors/<name>).
 func cursorExists(dir, name string) bool {
