@@ -67,6 +67,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			replayCommand(),
 			analyzeCommand(),
 			catCommand(),
+			kibanaCommand(),
 			{
 				Name:  "version",
 				Usage: "print the tapline version and the schema version it reads and writes",
