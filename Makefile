@@ -1,7 +1,9 @@
 # tapline — the two commands a newcomer needs are in README.md:
 #   make test    unit tests (-race) + integration tests against a real local
 #                Kafka and Elasticsearch, started and stopped here
-#   make demo    (issue 6; not built yet)
+#   make demo    the whole scenario on the embedded file:// log: a demo shop
+#                as production and as staging with a regression, live capture
+#                on lo, replay, report (needs root or CAP_NET_RAW)
 
 SHELL := /bin/bash
 GO ?= go
@@ -13,7 +15,7 @@ PROTOC_VERSION := 4.33.5
 PROTOC := $(HOME)/.m2/repository/com/google/protobuf/protoc/$(PROTOC_VERSION)/protoc-$(PROTOC_VERSION)-linux-x86_64.exe
 FUZZTIME ?= 10s
 
-.PHONY: deps build test unit bench bench-replay bench-capture lint fuzz proto stack-up stack-down clean
+.PHONY: deps build demo test unit bench bench-replay bench-capture lint fuzz proto stack-up stack-down clean
 
 # Live capture uses libpcap through cgo: building needs its headers.
 deps: ## install the system packages the build needs (as root, with apt)
@@ -26,6 +28,10 @@ deps: ## install the system packages the build needs (as root, with apt)
 
 build: deps ## build bin/tapline
 	$(GO) build -o bin/tapline ./cmd/tapline
+
+# deploy/demo/main.go drives it; everything lands in .demo/ (report.html).
+demo: build ## record, replay and diff a demo shop on this machine, no Kafka or Elasticsearch (root or CAP_NET_RAW)
+	$(GO) run ./deploy/demo -tapline bin/tapline -dir .demo
 
 # The stack is started first, and stopped whatever the tests do (set
 # KEEP_STACK=1 to leave it running for the next run). Its data is wiped on

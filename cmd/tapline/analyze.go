@@ -22,7 +22,7 @@ func analyzeCommand() *cli.Command {
 			"added/removed/changed), by lines when text, by hash otherwise; headers minus an ignore list.\n" +
 			"Verdicts: match, noise_only (every difference also shows against --baseline, or is learned\n" +
 			"noise of the route), mismatch; target_error and no_production when there is nothing to compare.",
-		Flags: envFlags("analyze", []cli.Flag{
+		Flags: envFlags("analyze", append(compareFlags(), []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where replay results come from: kafka://host:9092/topic or file://dir (the embedded log)"},
 			&cli.StringFlag{Name: "dlq", Usage: "where undecodable or unindexable results go, with a reason header: kafka://host:9092/topic or file://dir (default: log and count them)"},
 			&cli.StringFlag{Name: "group", Value: "tapline-analyzer", Usage: "Kafka consumer group; analyzers in one group share the partitions (file://: the name of the stored read position)"},
@@ -30,17 +30,7 @@ func analyzeCommand() *cli.Command {
 			&cli.StringFlag{Name: "es", Usage: "Elasticsearch URL, http(s)://host:9200"},
 			&cli.StringFlag{Name: "es-username", Usage: "Elasticsearch basic-auth user (password from TAPLINE_ANALYZE_ES_PASSWORD)"},
 			&cli.StringFlag{Name: "data-stream", Value: "tapline-pairs", Usage: "data stream for pair documents; its index template has the same name"},
-			&cli.StringFlag{Name: "baseline", Usage: "the target running production's version on staging: what also differs there is noise, not a regression"},
-			&cli.StringSliceFlag{Name: "route", Usage: "route template tried before the default rules, e.g. 'GET /users/{id}/orders/{order}' or '~REGEXP => /route'; repeat"},
-			&cli.StringSliceFlag{Name: "ignore-header", Usage: "response header not compared, on top of the defaults (Date, Server, ETag, X-Request-Id, ...); repeat"},
-			&cli.StringSliceFlag{Name: "ignore-path", Usage: "JSON path not compared: $.meta.requestId, $.items[*].updatedAt, $..etag; repeat"},
-			&cli.StringSliceFlag{Name: "mask", Usage: "regexp whose matches are equal in any two values (UUIDs and timestamps are masked by default); repeat"},
-			&cli.BoolFlag{Name: "no-default-masks", Usage: "compare UUIDs and timestamps as they are"},
-			&cli.BoolFlag{Name: "unordered-arrays", Usage: "compare every JSON array as a multiset (order ignored)"},
-			&cli.StringSliceFlag{Name: "unordered-path", Usage: "compare the JSON array at this path as a multiset; repeat"},
-			&cli.Float64Flag{Name: "noise-share", Value: 0.2, Usage: "learned noise: a difference the baseline shows in more than this share of a route's comparisons is noise"},
-			&cli.IntFlag{Name: "noise-min-samples", Value: 20, Usage: "learned noise: baseline comparisons of a route needed before its noise is learned"},
-		}),
+		}...)),
 		Action: func(c *cli.Context) error {
 			if c.String("es") == "" {
 				return usageError("--es is required: the Elasticsearch URL, e.g. http://127.0.0.1:9200")
@@ -61,17 +51,9 @@ func analyzeCommand() *cli.Command {
 			if err := es.EnsureTemplate(c.Context); err != nil {
 				return err
 			}
-			cmp, err := analyzer.NewComparer(analyzer.CompareConfig{
-				Baseline: c.String("baseline"), Routes: c.StringSlice("route"),
-				Diff: diff.Config{
-					IgnoreHeaders: c.StringSlice("ignore-header"), IgnorePaths: c.StringSlice("ignore-path"),
-					Masks: c.StringSlice("mask"), NoDefaultMasks: c.Bool("no-default-masks"),
-					UnorderedArrays: c.Bool("unordered-arrays"), UnorderedPaths: c.StringSlice("unordered-path"),
-					NoiseShare: c.Float64("noise-share"), NoiseMinSamples: c.Int("noise-min-samples"),
-				},
-			})
+			cmp, err := comparerFrom(c)
 			if err != nil {
-				return usageError("%v", err)
+				return err
 			}
 			cfg := analyzer.Config{Source: src, Indexer: es, Comparer: cmp}
 			if c.String("dlq") != "" {
@@ -89,4 +71,38 @@ func analyzeCommand() *cli.Command {
 			return a.Run(c.Context)
 		},
 	}
+}
+
+// compareFlags configure the comparison; analyze and report share them so
+// that a report computes the verdicts the analyzer would index.
+func compareFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "baseline", Usage: "the target running production's version on staging: what also differs there is noise, not a regression"},
+		&cli.StringSliceFlag{Name: "route", Usage: "route template tried before the default rules, e.g. 'GET /users/{id}/orders/{order}' or '~REGEXP => /route'; repeat"},
+		&cli.StringSliceFlag{Name: "ignore-header", Usage: "response header not compared, on top of the defaults (Date, Server, ETag, X-Request-Id, ...); repeat"},
+		&cli.StringSliceFlag{Name: "ignore-path", Usage: "JSON path not compared: $.meta.requestId, $.items[*].updatedAt, $..etag; repeat"},
+		&cli.StringSliceFlag{Name: "mask", Usage: "regexp whose matches are equal in any two values (UUIDs and timestamps are masked by default); repeat"},
+		&cli.BoolFlag{Name: "no-default-masks", Usage: "compare UUIDs and timestamps as they are"},
+		&cli.BoolFlag{Name: "unordered-arrays", Usage: "compare every JSON array as a multiset (order ignored)"},
+		&cli.StringSliceFlag{Name: "unordered-path", Usage: "compare the JSON array at this path as a multiset; repeat"},
+		&cli.Float64Flag{Name: "noise-share", Value: 0.2, Usage: "learned noise: a difference the baseline shows in more than this share of a route's comparisons is noise"},
+		&cli.IntFlag{Name: "noise-min-samples", Value: 20, Usage: "learned noise: baseline comparisons of a route needed before its noise is learned"},
+	}
+}
+
+// comparerFrom compiles the flags of compareFlags.
+func comparerFrom(c *cli.Context) (*analyzer.Comparer, error) {
+	cmp, err := analyzer.NewComparer(analyzer.CompareConfig{
+		Baseline: c.String("baseline"), Routes: c.StringSlice("route"),
+		Diff: diff.Config{
+			IgnoreHeaders: c.StringSlice("ignore-header"), IgnorePaths: c.StringSlice("ignore-path"),
+			Masks: c.StringSlice("mask"), NoDefaultMasks: c.Bool("no-default-masks"),
+			UnorderedArrays: c.Bool("unordered-arrays"), UnorderedPaths: c.StringSlice("unordered-path"),
+			NoiseShare: c.Float64("noise-share"), NoiseMinSamples: c.Int("noise-min-samples"),
+		},
+	})
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return cmp, nil
 }

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/tapline/tapline/internal/stacktest"
 )
@@ -111,7 +114,9 @@ func TestCat(t *testing.T) {
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		var x struct {
-			Exchange struct{ Request struct{ Method, Target string } }
+			Exchange struct {
+				Request struct{ Method, Target string }
+			}
 			Outcomes []struct{ Target string }
 		}
 		if err := json.Unmarshal([]byte(l), &x); err != nil || len(x.Outcomes) != 1 || x.Outcomes[0].Target != "staging" {
@@ -122,6 +127,22 @@ func TestCat(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"GET /users/1", "GET /users/2?verbose=1", "HEAD /users/1"}; !slices.Equal(got, want) {
 		t.Fatalf("results printed %q, want %q", got, want)
+	}
+	// The same results through report: staging answers every GET with an
+	// empty 200, so everything with a body mismatches, and the gate trips.
+	rep, stderr, err := runTaplineOut(ctx, "report", "--from", results, "--fail-on", "mismatch-rate>10%", "--format", "json")
+	var exit cli.ExitCoder
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.Contains(err.Error(), "mismatch-rate") {
+		t.Fatalf("report with a failing gate: %v, want exit 3 naming the gate\n%s", err, stderr)
+	}
+	var sum struct {
+		Pairs int64 `json:"pairs"`
+	}
+	if err := json.Unmarshal([]byte(rep), &sum); err != nil || sum.Pairs != 8 {
+		t.Fatalf("report JSON: %v, pairs %d (want the 8 replayed)\n%s", err, sum.Pairs, rep)
+	}
+	if _, err := runTapline(ctx, "report", "--from", results, "--fail-on", "mismatch-rate>>1"); err == nil {
+		t.Error("a bad --fail-on was accepted")
 	}
 	if _, err := runTapline(ctx, "cat"); err == nil {
 		t.Error("cat without a URL was accepted")

@@ -67,6 +67,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			replayCommand(),
 			analyzeCommand(),
 			catCommand(),
+			reportCommand(),
 			kibanaCommand(),
 			{
 				Name:  "version",
