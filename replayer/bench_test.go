@@ -1,6 +1,7 @@
 package replayer
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -42,11 +44,47 @@ func benchBatch(b *testing.B, n int, every time.Duration) []stream.Record {
 	return out
 }
 
-func fastStaging() *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"ok":true}`))
-	}))
+func fastHandler(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"ok":true}`))
+}
+
+func fastStaging() *httptest.Server { return httptest.NewServer(http.HandlerFunc(fastHandler)) }
+
+// stagingProcess runs the fast staging server in a child process (this
+// test binary, re-executed), as a real staging would be: its goroutines,
+// garbage collector and scheduler are not the replayer's. It returns the
+// server's URL.
+func stagingProcess(b *testing.B) string {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStagingChild$")
+	cmd.Env = append(os.Environ(), "TAPLINE_STAGING_CHILD=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatalf("staging child: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// TestStagingChild is the staging server of stagingProcess; it does
+// nothing in a normal test run.
+func TestStagingChild(t *testing.T) {
+	if os.Getenv("TAPLINE_STAGING_CHILD") == "" {
+		return
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("http://" + l.Addr().String())
+	http.Serve(l, http.HandlerFunc(fastHandler))
 }
 
 // batchSource serves recs in batches of batchSize, then io.EOF, like a
@@ -70,13 +108,12 @@ func (s *batchSource) Fetch(ctx context.Context) ([]stream.Record, error) {
 
 func (s *batchSource) Commit(context.Context, []stream.Record) error { return nil }
 
-// BenchmarkReplayRate replays to a fast local server with 64 requests in
-// flight, unpaced, from a source of batches of 100 (b.N exchanges in all);
-// the figure is requests/s. Client and server share the machine's cores.
+// BenchmarkReplayRate replays to a fast local server (another process)
+// with 64 requests in flight, unpaced, from a source of batches of 100
+// (b.N exchanges in all); the figure is requests/s. Client and server
+// share the machine's cores.
 func BenchmarkReplayRate(b *testing.B) {
-	staging := fastStaging()
-	defer staging.Close()
-	u, _ := url.Parse(staging.URL)
+	u, _ := url.Parse(stagingProcess(b))
 	src := &batchSource{recs: benchBatch(b, 1000, 0), batchSize: 100, total: b.N}
 	r, err := New(Config{Source: src, Results: &fakeSink{}, Targets: []Target{{Name: "t", URL: u}}, Workers: 64, Logger: quiet()})
 	if err != nil {
@@ -98,9 +135,7 @@ func BenchmarkReplayRate(b *testing.B) {
 func BenchmarkScheduleError(b *testing.B) {
 	for _, perSecond := range []int{1000, 5000} {
 		b.Run(fmt.Sprintf("%d_per_s", perSecond), func(b *testing.B) {
-			staging := fastStaging()
-			defer staging.Close()
-			u, _ := url.Parse(staging.URL)
+			u, _ := url.Parse(stagingProcess(b))
 			var mu sync.Mutex
 			var late []time.Duration
 			recs := benchBatch(b, 2*perSecond, time.Second/time.Duration(perSecond))
