@@ -44,6 +44,7 @@ func endpoint(ip, port gopacket.Endpoint) *schema.Endpoint {
 type conn struct {
 	r        *Recorder
 	session  string              // "client->server", the default session key; set by sessionKey
+	key      []byte              // session as a record key, shared by the connection's records
 	ends     [2]*schema.Endpoint // [0] sent the first packet seen
 	halves   [2]*half
 	pending  []*message // requests without a response yet, oldest first
@@ -163,6 +164,7 @@ func (c *conn) assignRoles(h *half, sendsRequests bool, ts time.Time) {
 		bodyCap:   c.r.cfg.BodyCap,
 		onMessage: c.request,
 		onSkip:    func(string) { c.r.drop(dropParseError) },
+		pool:      &c.r.messages,
 	}
 	server.p = &parser{
 		response:        true,
@@ -170,6 +172,7 @@ func (c *conn) assignRoles(h *half, sendsRequests bool, ts time.Time) {
 		responseFraming: c.responseFraming,
 		onMessage:       c.response,
 		onSkip:          func(string) { c.r.drop(dropParseError) },
+		pool:            &c.r.messages,
 	}
 	// Bytes the other half buffered before the roles were known start
 	// mid-message; its parser resynchronises on them.
@@ -203,8 +206,22 @@ func (c *conn) request(m *message) {
 	c.pending = append(c.pending, m)
 	if len(c.pending) > c.r.cfg.MaxPendingPerConn {
 		c.r.drop(dropPendingOverflow)
+		c.r.messages.put(c.popPending())
+	}
+}
+
+// popPending removes and returns the oldest pending request. The usual
+// single pending request leaves the slice empty with its room kept, so
+// the next request is appended without allocating.
+func (c *conn) popPending() *message {
+	m := c.pending[0]
+	if len(c.pending) == 1 {
+		c.pending[0] = nil
+		c.pending = c.pending[:0]
+	} else {
 		c.pending = c.pending[1:]
 	}
+	return m
 }
 
 func (c *conn) response(m *message) {
@@ -218,21 +235,23 @@ func (c *conn) response(m *message) {
 			h.p.upgrade()
 		}
 	case m.status < 200:
-		return // 100 Continue and other interim responses: the final one follows
+		// 100 Continue and other interim responses: the final one follows.
+		c.r.messages.put(m)
+		return
 	case c.late > 0:
 		// Responses come in request order: this one answers the oldest
 		// request that already timed out.
 		c.late--
 		c.r.drop(dropLateResponse)
+		c.r.messages.put(m)
 		return
 	}
 	if len(c.pending) == 0 {
 		c.r.drop(dropResponseWithoutRequest)
+		c.r.messages.put(m)
 		return
 	}
-	req := c.pending[0]
-	c.pending = c.pending[1:]
-	c.r.emit(c, req, m, schema.MissingReason_MISSING_REASON_UNSPECIFIED)
+	c.r.emit(c, c.popPending(), m, schema.MissingReason_MISSING_REASON_UNSPECIFIED)
 }
 
 // ReassemblyComplete is called once both directions ended (FIN, RST, idle
@@ -259,10 +278,8 @@ func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 // still unanswered, oldest first.
 func (c *conn) timeOut(deadline time.Time) {
 	for len(c.pending) > 0 && c.pending[0].last.Before(deadline) {
-		req := c.pending[0]
-		c.pending = c.pending[1:]
 		c.late++
-		c.r.emit(c, req, nil, schema.MissingReason_MISSING_REASON_TIMEOUT)
+		c.r.emit(c, c.popPending(), nil, schema.MissingReason_MISSING_REASON_TIMEOUT)
 	}
 }
 
@@ -280,6 +297,18 @@ func (c *conn) sessionKey() string {
 		c.session = cl.Ip + ":" + strconv.Itoa(int(cl.Port)) + "->" + sv.Ip + ":" + strconv.Itoa(int(sv.Port))
 	}
 	return c.session
+}
+
+// recordKey is the record key for an exchange keyed by session: the
+// connection's own key is made once and shared by its records.
+func (c *conn) recordKey(session string) []byte {
+	if session != c.sessionKey() {
+		return []byte(session)
+	}
+	if c.key == nil {
+		c.key = []byte(session)
+	}
+	return c.key[:len(c.key):len(c.key)]
 }
 
 // client and server return the endpoints once roles are known.

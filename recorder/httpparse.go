@@ -31,6 +31,52 @@ type message struct {
 	truncated bool
 
 	first, last time.Time // capture time of the first and last byte
+
+	store []schema.Header // what headers point into, kept for reuse
+}
+
+// messagePool recycles messages, with their header and body storage, once
+// their exchange has been encoded: a message costs several allocations
+// and its body often kilobytes. The zero value and nil are ready to use
+// (nil allocates every time). Like the parsers it serves, a pool is used
+// by the assembler's goroutine only.
+type messagePool struct {
+	free []*message
+}
+
+// The pool keeps at most maxPooledMessages messages, and of a body buffer
+// at most maxPooledBody bytes of capacity, so it holds a bounded amount of
+// memory (about 64 × 16 KiB plus headers).
+const (
+	maxPooledMessages = 64
+	maxPooledBody     = 16 << 10
+)
+
+// get returns an empty message whose storage may be reused.
+func (mp *messagePool) get() *message {
+	if mp == nil || len(mp.free) == 0 {
+		return &message{}
+	}
+	m := mp.free[len(mp.free)-1]
+	mp.free[len(mp.free)-1] = nil
+	mp.free = mp.free[:len(mp.free)-1]
+	return m
+}
+
+// put recycles m. Nothing may use m, its headers or its body afterwards.
+func (mp *messagePool) put(m *message) {
+	if mp == nil || m == nil || len(mp.free) >= maxPooledMessages {
+		return
+	}
+	body := m.body[:0]
+	if cap(body) > maxPooledBody {
+		body = nil
+	}
+	// Drop the strings (they pin the header block) but keep capacities.
+	clear(m.store)
+	clear(m.headers)
+	*m = message{store: m.store[:0], headers: m.headers[:0], body: body}
+	mp.free = append(mp.free, m)
 }
 
 // framing says how a message body is delimited on the wire.
@@ -72,6 +118,8 @@ type parser struct {
 	// given the status code; for requests it is unused.
 	responseFraming func(status int) framing
 	onMessage       func(*message)
+	// pool supplies the messages; nil allocates each.
+	pool *messagePool
 	// onSkip is told about bytes dropped while resynchronising and why.
 	onSkip func(reason string)
 
@@ -231,8 +279,11 @@ func (p *parser) startBody(fr framing) bool {
 		if p.bodyLeft == 0 {
 			p.finish()
 		} else {
-			// The size is known: allocate the kept part once.
-			p.cur.body = make([]byte, 0, min(p.bodyLeft, int64(p.bodyCap)))
+			// The size is known: allocate the kept part once (unless
+			// the recycled message has room).
+			if n := min(p.bodyLeft, int64(p.bodyCap)); int64(cap(p.cur.body)) < n {
+				p.cur.body = make([]byte, 0, n)
+			}
 			p.state = stateBody
 		}
 	case chunked:
@@ -427,17 +478,22 @@ func (p *parser) lineTooLong() bool {
 func (p *parser) parseHead(head []byte) (*message, framing, error) {
 	// One string for the whole block: start line fields, header names and
 	// values are substrings of it.
-	block := strings.TrimRight(string(head), "\r\n")
+	end := len(head)
+	for end > 0 && (head[end-1] == '\n' || head[end-1] == '\r') {
+		end--
+	}
+	block := string(head[:end])
 	first, rest, _ := strings.Cut(block, "\n")
 	first = strings.TrimSuffix(first, "\r")
-	m := &message{}
+	var m *message
 	if p.response {
 		proto, rest, _ := strings.Cut(first, " ")
 		code, reason, _ := strings.Cut(rest, " ")
-		status, err := strconv.Atoi(code)
-		if !isHTTP1(proto) || len(code) != 3 || err != nil || status < 100 {
+		status, ok := parseStatus(code)
+		if !isHTTP1(proto) || !ok {
 			return nil, 0, fmt.Errorf("%w: bad status line %q", errParse, clip([]byte(first), 40))
 		}
+		m = p.pool.get()
 		m.proto, m.status, m.reason = proto, status, reason
 	} else {
 		method, rest, _ := strings.Cut(first, " ")
@@ -445,38 +501,72 @@ func (p *parser) parseHead(head []byte) (*message, framing, error) {
 		if !isMethod(method) || target == "" || !isHTTP1(proto) {
 			return nil, 0, fmt.Errorf("%w: bad request line %q", errParse, clip([]byte(first), 40))
 		}
+		m = p.pool.get()
 		m.method, m.target, m.proto = method, target, proto
-	}
-	if rest != "" {
-		// One allocation for all headers of the message.
-		store := make([]schema.Header, 0, strings.Count(rest, "\n")+1)
-		m.headers = make([]*schema.Header, 0, cap(store))
-		for rest != "" {
-			var l string
-			l, rest, _ = strings.Cut(rest, "\n")
-			name, value, ok := splitHeader(strings.TrimSuffix(l, "\r"))
-			if !ok {
-				return nil, 0, fmt.Errorf("%w: bad header line %q", errParse, clip([]byte(l), 40))
-			}
-			store = append(store, schema.Header{Name: name, Value: value})
-			m.headers = append(m.headers, &store[len(store)-1])
-		}
 	}
 	var length int64 = -1
 	var isChunked bool
-	for _, h := range m.headers {
-		name, value := h.Name, h.Value
-		switch {
-		case strings.EqualFold(name, "Content-Length"):
-			n, err := strconv.ParseInt(value, 10, 64)
-			if err != nil || n < 0 || (length >= 0 && n != length) {
-				return nil, 0, fmt.Errorf("%w: bad Content-Length %q", errParse, value)
+	var badLength string // reported once every header line parsed
+	if rest != "" {
+		// One allocation for all headers of the message, or none when a
+		// recycled message has room.
+		store := m.store[:0]
+		if cap(store) == 0 {
+			store = make([]schema.Header, 0, strings.Count(rest, "\n")+1)
+		}
+		for rest != "" {
+			// As splitHeader does, in one pass: the name is the token
+			// characters up to the colon.
+			i := 0
+			for i < len(rest) && tokenChar[rest[i]] {
+				i++
 			}
-			length = n
-		case strings.EqualFold(name, "Transfer-Encoding"):
-			// chunked must be the last coding (RFC 9112 §6.3).
-			codings := strings.Split(value, ",")
-			isChunked = strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked")
+			if i == 0 || i == len(rest) || rest[i] != ':' {
+				p.pool.put(m)
+				l, _, _ := strings.Cut(rest, "\n")
+				return nil, 0, fmt.Errorf("%w: bad header line %q", errParse, clip([]byte(l), 40))
+			}
+			name, value := rest[:i], rest[i+1:]
+			if nl := strings.IndexByte(value, '\n'); nl >= 0 {
+				value, rest = value[:nl], value[nl+1:]
+			} else {
+				rest = ""
+			}
+			value = trimOWS(strings.TrimSuffix(value, "\r"))
+			store = append(store, schema.Header{Name: name, Value: value})
+			// Only the framing headers matter here; the first letter
+			// rules out the others cheaply.
+			switch name[0] | 0x20 {
+			case 'c':
+				if strings.EqualFold(name, "Content-Length") {
+					n, err := strconv.ParseInt(value, 10, 64)
+					if badLength == "" && (err != nil || n < 0 || (length >= 0 && n != length)) {
+						badLength = value
+					}
+					length = n
+				}
+			case 't':
+				if strings.EqualFold(name, "Transfer-Encoding") {
+					// chunked must be the last coding (RFC 9112 §6.3).
+					last := value
+					if i := strings.LastIndexByte(value, ','); i >= 0 {
+						last = value[i+1:]
+					}
+					isChunked = strings.EqualFold(strings.TrimSpace(last), "chunked")
+				}
+			}
+		}
+		if badLength != "" {
+			p.pool.put(m)
+			return nil, 0, fmt.Errorf("%w: bad Content-Length %q", errParse, badLength)
+		}
+		// The pointers are taken once store no longer moves.
+		m.store, m.headers = store, m.headers[:0]
+		if cap(m.headers) < len(store) {
+			m.headers = make([]*schema.Header, 0, cap(store))
+		}
+		for i := range store {
+			m.headers = append(m.headers, &store[i])
 		}
 	}
 	fr := noBody
@@ -501,21 +591,17 @@ func (p *parser) parseHead(head []byte) (*message, framing, error) {
 // headerEnd returns the length of the header block including its
 // terminating empty line, or -1 if it is not complete yet.
 func headerEnd(b []byte) int {
-	for i := 0; ; {
-		nl := bytes.IndexByte(b[i:], '\n')
-		if nl < 0 {
-			return -1
-		}
-		next := i + nl + 1
-		rest := b[next:]
-		if bytes.HasPrefix(rest, []byte("\r\n")) {
-			return next + 2
-		}
-		if bytes.HasPrefix(rest, []byte("\n")) {
-			return next + 1
-		}
-		i = next
+	// The block ends at the first line end followed by an empty line,
+	// "\n\r\n" or (bare LF) "\n\n". Search for the usual one first, then
+	// for the other only before it.
+	end := -1
+	if i := bytes.Index(b, []byte("\n\r\n")); i >= 0 {
+		b, end = b[:i+1], i+3
 	}
+	if i := bytes.Index(b, []byte("\n\n")); i >= 0 {
+		end = i + 2
+	}
+	return end
 }
 
 func splitHeader(line string) (name, value string, ok bool) {
@@ -523,7 +609,28 @@ func splitHeader(line string) (name, value string, ok bool) {
 	if !found || !isToken(n) {
 		return "", "", false
 	}
-	return n, strings.Trim(v, " \t"), true
+	return n, trimOWS(v), true
+}
+
+// trimOWS removes the optional whitespace (spaces and tabs) around a
+// header value.
+func trimOWS(v string) string {
+	for v != "" && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for v != "" && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
+}
+
+// parseStatus parses a three-digit status code of at least 100.
+func parseStatus(code string) (int, bool) {
+	digit := func(c byte) bool { return c >= '0' && c <= '9' }
+	if len(code) != 3 || code[0] == '0' || !digit(code[0]) || !digit(code[1]) || !digit(code[2]) {
+		return 0, false
+	}
+	return int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0'), true
 }
 
 // plausibleStart reports whether b may begin a request or status line,
@@ -573,13 +680,21 @@ func isToken(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+		if !tokenChar[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// tokenChar says which bytes may appear in a token: visible ASCII except
+// the delimiters.
+var tokenChar = func() (t [256]bool) {
+	for c := '!'; c < 0x7f; c++ {
+		t[c] = !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c)
+	}
+	return t
+}()
 
 func clip(b []byte, n int) string {
 	if len(b) > n {

@@ -35,6 +35,11 @@ import (
 // dropped (a live capture must never stall). EnqueueWait blocks until there
 // is room or ctx is done; the recorder uses it for files, where waiting
 // costs nothing. kafkaio.Producer implements Sink.
+//
+// The records are read-only: the recorder never changes one it handed
+// over, and records share memory (a connection's records share their key,
+// all share their headers, values are cut from shared buffers), so a sink
+// must not change them either.
 type Sink interface {
 	Enqueue(rec stream.Record) bool
 	EnqueueWait(ctx context.Context, rec stream.Record) error
@@ -114,7 +119,10 @@ type Recorder struct {
 	log   *slog.Logger
 	stats counters
 
-	scratch   emitScratch // messages emit fills and encodes, reused
+	scratch   emitScratch            // messages emit fills and encodes, reused
+	messages  messagePool            // parsed messages, recycled once emitted
+	encoder   schema.ExchangeEncoder // cuts the record values from shared slabs
+	contexts  contextChunk           // the packets' assembler contexts
 	assembler *reassembly.Assembler
 	lastTick  time.Time          // capture time of the last tick
 	conns     map[*conn]struct{} // open connections, for response timeouts
@@ -213,8 +221,11 @@ func (r *Recorder) logSummary(msg string) {
 		"filtered", s.Filtered, "sampled_out", s.SampledOut, "redacted_values", s.Redacted, "drops", s.Drops)
 }
 
-// emit builds, encodes and hands one exchange to the sink.
+// emit builds, encodes and hands one exchange to the sink. It takes req
+// and resp over: they are recycled when it returns.
 func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReason) {
+	defer r.messages.put(req)
+	defer r.messages.put(resp)
 	if resp == nil && r.cfg.DropUnanswered {
 		r.drop(dropUnanswered)
 		return
@@ -277,13 +288,16 @@ func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReaso
 		r.stats.sampledOut.Add(1)
 		return
 	}
-	value, headers, err := schema.EncodeExchange(ex)
+	// The values share slabs: the sink releases them in about the order
+	// it got them, so that costs a slab or two of memory (see
+	// schema.ExchangeEncoder).
+	value, headers, err := r.encoder.Encode(ex)
 	if err != nil {
 		r.drop(dropEncode)
 		r.log.Error("encoding exchange", "conn", c.sessionKey(), "err", err)
 		return
 	}
-	rec := stream.Record{Key: []byte(ex.SessionKey), Value: value, Headers: headers, Time: req.first}
+	rec := stream.Record{Key: c.recordKey(ex.SessionKey), Value: value, Headers: headers, Time: req.first}
 	switch {
 	case r.cfg.Live != nil && !r.ending:
 		// Never stall a live capture: drop and count instead.

@@ -13,6 +13,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/tapline/tapline/internal/stream"
+	"github.com/tapline/tapline/schema"
 )
 
 // seg is one TCP segment of a scripted connection: from the client (c) or
@@ -24,6 +25,7 @@ type seg struct {
 	syn, fin   bool
 	rst        bool
 	wait       time.Duration // capture time passing before this segment
+	port       int           // the connection: client port 40000+port
 }
 
 // segments plays scripted segments as packets through the recorder.
@@ -67,7 +69,7 @@ func buildIP(t *testing.T, script []seg, v6 bool) *segments {
 		if v6 {
 			src, dst = net.ParseIP("fd00::1"), net.ParseIP("fd00::2")
 		}
-		tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Window: 65535, SYN: sg.syn, FIN: sg.fin, RST: sg.rst, ACK: true}
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(40000 + sg.port), DstPort: 80, Window: 65535, SYN: sg.syn, FIN: sg.fin, RST: sg.rst, ACK: true}
 		isn := uint32(clientISN)
 		if !sg.fromClient {
 			src, dst = dst, src
@@ -355,4 +357,154 @@ func (s *countSink) Enqueue(stream.Record) bool { s.n++; return true }
 func (s *countSink) EnqueueWait(_ context.Context, r stream.Record) error {
 	s.Enqueue(r)
 	return nil
+}
+
+// TestNonUTF8OnTheWire: HTTP allows bytes above 0x7f (obs-text) in header
+// values, targets and reason phrases, but the schema's string fields must
+// be UTF-8 (protobuf refuses to decode them otherwise). Such an exchange is
+// dropped and counted as "encode" — as it was when proto.Marshal encoded
+// it — and the exchanges after it on the connection are recorded; valid
+// UTF-8 is kept byte for byte.
+func TestNonUTF8OnTheWire(t *testing.T) {
+	cases := []struct {
+		name      string
+		req, resp string
+		wantDrop  bool
+	}{
+		{"Latin-1 request header value", "GET /a HTTP/1.1\r\nHost: h\r\nX-Name: caf\xe9\r\n\r\n", resp1, true},
+		{"raw byte in the target", "GET /caf\xe9 HTTP/1.1\r\nHost: h\r\n\r\n", resp1, true},
+		{"Latin-1 reason phrase", req1, "HTTP/1.1 200 D\xe9j\xe0 vu\r\nContent-Length: 5\r\n\r\nfirst", true},
+		{"Latin-1 response header value", req1, "HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=\"r\xe9sum\xe9.pdf\"\r\nContent-Length: 5\r\n\r\nfirst", true},
+		{"non-UTF-8 body is fine (bytes)", "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n\xff\xfe\xe9\x00", resp1, false},
+		{"valid UTF-8 header value and target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\nX-Name: Zo\xc3\xab \xe6\x97\xa5\r\n\r\n", resp1, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			script := join(handshake, []seg{client(0, tc.req), server(0, tc.resp),
+				client(len(tc.req), req2), server(len(tc.resp), resp2)})
+			sink := &memSink{}
+			r, err := New(Config{Live: build(t, script), Sink: sink, Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got := sink.exchanges(t)
+			st := r.Stats()
+			if tc.wantDrop {
+				if st.Drops["encode"] != 1 || len(got) != 1 || got[0].Request.Target != "/two" {
+					t.Fatalf("drops %v, exchanges %v: want the first dropped as encode, /two recorded", st.Drops, got)
+				}
+				return
+			}
+			if st.Drops["encode"] != 0 || len(got) != 2 {
+				t.Fatalf("drops %v, %d exchanges: want both recorded", st.Drops, len(got))
+			}
+			var sent strings.Builder
+			sent.WriteString(got[0].Request.Method + " " + got[0].Request.Target + " " + got[0].Request.Proto + "\r\n")
+			for _, h := range got[0].Request.Headers {
+				sent.WriteString(h.Name + ": " + h.Value + "\r\n")
+			}
+			sent.WriteString("\r\n")
+			sent.Write(got[0].Request.Body)
+			if sent.String() != tc.req {
+				t.Fatalf("recorded request\n%q\nwant\n%q", sent.String(), tc.req)
+			}
+		})
+	}
+}
+
+// TestRecycledExchanges: messages are recycled once emitted, so a later
+// exchange reuses an earlier one's storage. Exchanges of every shape in a
+// row (bodies bigger and smaller than the last, over the recycled-buffer
+// limit, chunked with trailers, interim 100 Continue, timeouts, two
+// connections interleaved) must each come out exactly as sent.
+func TestRecycledExchanges(t *testing.T) {
+	type exchange struct{ req, resp string }
+	post := func(target string, n int, c byte) string {
+		return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-B: 2\r\nContent-Length: %d\r\n\r\n%s", target, n, strings.Repeat(string(c), n))
+	}
+	ok := func(n int, c byte) string {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", n, strings.Repeat(string(c), n))
+	}
+	exchanges := []exchange{
+		{post("/1", 3000, 'a'), ok(2000, 'A')},
+		{"GET /2 HTTP/1.1\r\nHost: h\r\n\r\n", ok(5, 'B')},
+		{post("/3", 40_000, 'c'), ok(20_000, 'C')}, // over maxPooledBody
+		{"GET /4 HTTP/1.1\r\n\r\n", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"},
+		{post("/5", 10, 'e'), "HTTP/1.1 204 No Content\r\nX-Z: z\r\n\r\n"},
+		{"GET /6 HTTP/1.1\r\nHost: h\r\n\r\n", ok(0, 'F')},
+	}
+	want := []string{
+		"POST /1 [Host=h X-A=1 X-B=2 Content-Length=3000] 3000×a | 200 [Content-Length=2000] 2000×A",
+		"GET /2 [Host=h] 0× | 200 [Content-Length=5] 5×B",
+		"POST /3 [Host=h X-A=1 X-B=2 Content-Length=40000] 40000×c | 200 [Content-Length=20000] 20000×C",
+		"GET /4 [] 0× | 200 [Transfer-Encoding=chunked X-Trailer=t] abc",
+		"POST /5 [Host=h X-A=1 X-B=2 Content-Length=10] 10×e | 204 [X-Z=z] 0×",
+		"GET /6 [Host=h] 0× | 200 [Content-Length=0] 0×",
+	}
+	// The same exchanges on two connections, interleaved, then one more
+	// request that times out (its response never comes).
+	var script []seg
+	for port := range 2 {
+		script = append(script, seg{fromClient: true, syn: true, port: port}, seg{syn: true, port: port})
+	}
+	var off [2][2]int
+	for _, ex := range exchanges {
+		for port := range 2 {
+			script = append(script, seg{fromClient: true, off: off[port][0], data: ex.req, port: port},
+				seg{off: off[port][1], data: ex.resp, port: port})
+			off[port][0] += len(ex.req)
+			off[port][1] += len(ex.resp)
+		}
+	}
+	script = append(script, seg{fromClient: true, off: off[0][0], data: req1}, seg{fromClient: true, off: off[1][0], data: req1, port: 1, wait: 31 * time.Second})
+	sink := &memSink{}
+	r, err := New(Config{Live: build(t, script), Sink: sink, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	body := func(b []byte) string {
+		if len(b) > 0 && strings.Count(string(b), string(b[:1])) == len(b) {
+			return fmt.Sprintf("%d×%c", len(b), b[0])
+		}
+		if len(b) == 0 {
+			return "0×"
+		}
+		return string(b)
+	}
+	headers := func(hs []*schema.Header) string {
+		var s []string
+		for _, h := range hs {
+			s = append(s, h.Name+"="+h.Value)
+		}
+		return "[" + strings.Join(s, " ") + "]"
+	}
+	var got [2][]string
+	for _, e := range sink.exchanges(t) {
+		line := fmt.Sprintf("%s %s %s %s", e.Request.Method, e.Request.Target, headers(e.Request.Headers), body(e.Request.Body))
+		if resp := e.GetResponse(); resp != nil {
+			line += fmt.Sprintf(" | %d %s %s", resp.Status, headers(resp.Headers), body(resp.Body))
+		} else {
+			line += " | missing " + e.GetResponseMissing().GetReason().String()
+		}
+		port := 0
+		if e.Client.Port == 40001 {
+			port = 1
+		}
+		got[port] = append(got[port], line)
+	}
+	for port := range 2 {
+		w := append(append([]string{}, want...), "GET /one [Host=h] 0× | missing MISSING_REASON_TIMEOUT")
+		if port == 1 {
+			w[len(w)-1] = "GET /one [Host=h] 0× | missing MISSING_REASON_CAPTURE_ENDED"
+		}
+		if strings.Join(got[port], "\n") != strings.Join(w, "\n") {
+			t.Errorf("connection %d:\n got %s\nwant %s", port, strings.Join(got[port], "\n     "), strings.Join(w, "\n     "))
+		}
+	}
 }
