@@ -26,8 +26,9 @@ import (
 // the exchanges to their session lanes one by one, each at its due time
 // (pacing) and after the rate limiter: one timer for the whole replay, so
 // the schedule does not depend on how many exchanges wait, nor on the
-// cost of fetching and decoding. A lane sends its session's exchanges one at a time in recorded
-// order; at most Workers requests are in flight over all lanes. The
+// cost of fetching and decoding. Workers goroutines take turns on the
+// lanes that have exchanges (a ready queue), each lane's exchanges one at
+// a time in recorded order: at most Workers requests are in flight. The
 // committer takes the batches in fetch order, waits until every exchange
 // of a batch is sent, publishes its results and commits it, so an offset
 // is committed only after the results of it and of everything before it
@@ -60,8 +61,12 @@ type job struct {
 }
 
 // lane is the queue of one session's exchanges that are due and not yet
-// sent; a goroutine drains it while it is not empty.
-type lane struct{ queue []job }
+// sent. A lane with exchanges is in the ready queue or held by a worker,
+// never both, so its exchanges go out one at a time and in order.
+type lane struct {
+	key   string
+	queue []job
+}
 
 // run is the state of one Run.
 type run struct {
@@ -69,11 +74,15 @@ type run struct {
 	ctx      context.Context // canceled on the caller's cancel or on a failure
 	fail     func(error)     // records the first failure and cancels ctx
 	inflight chan struct{}   // a token per batch in the pipeline
-	workers  chan struct{}   // a token per request in flight
 
-	mu    sync.Mutex
-	lanes map[string]*lane
-	wg    sync.WaitGroup // lane goroutines
+	// The lanes of the sessions with exchanges to send, and the ready
+	// queue the Workers take them from (FIFO: sessions take turns).
+	mu      sync.Mutex
+	cond    *sync.Cond // signals ready or done
+	lanes   map[string]*lane
+	ready   []*lane
+	done    bool           // no more exchanges: workers exit when ready is empty
+	workers sync.WaitGroup // the worker goroutines
 }
 
 // Run replays until ctx is done or the source is exhausted (a window),
@@ -105,8 +114,12 @@ func (r *Replayer) Run(ctx context.Context) error {
 			failOnce.Do(func() { failure = err; cancel(err) })
 		},
 		inflight: make(chan struct{}, r.cfg.Prefetch),
-		workers:  make(chan struct{}, r.cfg.Workers),
 		lanes:    map[string]*lane{},
+	}
+	p.cond = sync.NewCond(&p.mu)
+	for range r.cfg.Workers {
+		p.workers.Add(1)
+		go p.work()
 	}
 	fetched := make(chan prepared, r.cfg.Prefetch)
 	batches := make(chan *pipeBatch, r.cfg.Prefetch)
@@ -117,8 +130,12 @@ func (r *Replayer) Run(ctx context.Context) error {
 	}()
 	go p.fetchLoop(fetched)
 	p.dispatchLoop(fetched, batches)
-	p.wg.Wait()
-	<-committed
+	<-committed // every exchange dispatched is done
+	p.mu.Lock()
+	p.done = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	p.workers.Wait()
 	return failure
 }
 
@@ -224,51 +241,58 @@ func (r *Replayer) prepare(recs []stream.Record) (*pipeBatch, []job) {
 	return b, jobs
 }
 
-// enqueue appends j to its session's lane, starting the lane's goroutine
-// when the lane was idle.
+// enqueue appends j to its session's lane, and puts the lane in the ready
+// queue when no worker has it.
 func (p *run) enqueue(j job) {
 	p.mu.Lock()
-	if l, busy := p.lanes[j.lane]; busy {
+	defer p.mu.Unlock()
+	if l, ok := p.lanes[j.lane]; ok {
 		l.queue = append(l.queue, j)
-		p.mu.Unlock()
 		return
 	}
-	l := &lane{queue: []job{j}}
+	l := &lane{key: j.lane, queue: []job{j}}
 	p.lanes[j.lane] = l
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go p.drain(j.lane, l)
+	p.ready = append(p.ready, l)
+	p.cond.Signal()
 }
 
-// drain sends a lane's exchanges in order until the lane is empty.
-func (p *run) drain(key string, l *lane) {
-	defer p.wg.Done()
+// work is one of the Workers goroutines: it takes the next ready lane,
+// sends its first exchange, and puts the lane back at the end of the
+// ready queue if it has more (or forgets it), until the run is done.
+func (p *run) work() {
+	defer p.workers.Done()
+	p.mu.Lock()
 	for {
-		p.mu.Lock()
-		if len(l.queue) == 0 {
-			delete(p.lanes, key)
+		for len(p.ready) == 0 && !p.done {
+			p.cond.Wait()
+		}
+		if len(p.ready) == 0 {
 			p.mu.Unlock()
 			return
 		}
+		l := p.ready[0]
+		p.ready[0] = nil
+		p.ready = p.ready[1:]
 		j := l.queue[0]
 		l.queue[0] = job{}
 		l.queue = l.queue[1:]
 		p.mu.Unlock()
+
 		p.send(j)
+
+		p.mu.Lock()
+		if len(l.queue) > 0 {
+			p.ready = append(p.ready, l)
+		} else {
+			delete(p.lanes, l.key)
+		}
 	}
 }
 
-// send replays one exchange when a worker is free, unless the run is
-// canceled first; either way the exchange is done for its batch.
+// send replays one exchange, unless the run is canceled; either way the
+// exchange is done for its batch.
 func (p *run) send(j job) {
 	defer j.batch.pending.Done()
-	select {
-	case p.workers <- struct{}{}:
-	case <-p.ctx.Done():
-		j.batch.skipped.Store(true)
-		return
-	}
-	defer func() { <-p.workers }()
 	if p.ctx.Err() != nil {
 		j.batch.skipped.Store(true)
 		return
