@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -203,7 +202,7 @@ func drive(ctx context.Context, base string, n int, rate float64) (*counts, erro
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				kind, req := request(base, i)
+				kind, req := shop.Request(base, i)
 				resp, err := client.Do(req.WithContext(ctx))
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
@@ -236,33 +235,6 @@ func drive(ctx context.Context, base string, n int, rate float64) (*counts, erro
 		return c, fmt.Errorf("sending traffic to production: %w", err)
 	}
 	return c, nil
-}
-
-var terms = []string{"lamp", "chair", "desk", "mug", "kettle", "clock"}
-
-func request(base string, i int) (kind string, req *http.Request) {
-	r := rand.New(rand.NewPCG(uint64(i), 7))
-	switch p := r.IntN(100); {
-	case p < 40:
-		req, _ = http.NewRequest("GET", fmt.Sprintf("%s/api/users/%d", base, 1+r.IntN(200)), nil)
-		kind = "GET /api/users/{id}"
-	case p < 65:
-		req, _ = http.NewRequest("GET", fmt.Sprintf("%s/api/products?page=%d", base, 1+r.IntN(10)), nil)
-		kind = "GET /api/products"
-	case p < 85:
-		req, _ = http.NewRequest("GET", fmt.Sprintf("%s/api/search?q=%s", base, terms[r.IntN(len(terms))]), nil)
-		kind = "GET /api/search"
-	case p < 95:
-		req, _ = http.NewRequest("POST", base+"/api/orders", strings.NewReader(fmt.Sprintf(`{"product":%d,"qty":%d}`, 1+r.IntN(40), 1+r.IntN(3))))
-		req.Header.Set("Content-Type", "application/json")
-		kind = "POST /api/orders"
-	default:
-		req, _ = http.NewRequest("GET", base+"/health", nil)
-		kind = "GET /health"
-	}
-	req.Header.Set("User-Agent", "tapline-demo/1")
-	req.Header.Set("Accept", "application/json")
-	return kind, req
 }
 
 // proc is a tapline command running in the background, its output kept.
