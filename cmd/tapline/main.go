@@ -48,14 +48,30 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Description: "Pipeline: record (pcap -> Kafka exchanges) -> replay (exchanges -> staging -> Kafka results)\n" +
 			"-> analyze (results -> Elasticsearch pair documents); cat prints any of them. Endpoints are URLs:\n" +
 			"kafka://host:9092[,host2:9092]/topic, or file://dir for the embedded log (no infrastructure).",
-		Writer:    stdout,
-		ErrWriter: stderr,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
 		Flags: envFlags("", []cli.Flag{
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log verbosity: debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json"},
+			&cli.StringFlag{Name: "config", Usage: "YAML file of settings, a section per command (tapline config example prints one); flags and env vars win over it"},
 		}),
 		Before: func(c *cli.Context) error {
-			logger, err := newLogger(stderr, c.String("log-level"), c.String("log-format"))
+			level, format := c.String("log-level"), c.String("log-format")
+			if path := c.String("config"); path != "" {
+				levelSet, formatSet := c.IsSet("log-level"), c.IsSet("log-format")
+				if err := applyConfig(c.App, path); err != nil {
+					return err
+				}
+				// The global flags were parsed before the file was read.
+				if v := os.Getenv("TAPLINE_LOG_LEVEL"); !levelSet && v != "" {
+					level = v
+				}
+				if v := os.Getenv("TAPLINE_LOG_FORMAT"); !formatSet && v != "" {
+					format = v
+				}
+			}
+			logger, err := newLogger(stderr, level, format)
 			if err != nil {
 				return err
 			}
@@ -81,6 +97,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// Errors are printed once, by main.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
+	app.Commands = append(app.Commands, configCommand(app), completionCommand())
 	return app
 }
 
