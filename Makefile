@@ -7,7 +7,7 @@
 
 SHELL := /bin/bash
 GO ?= go
-STACK := deploy/local/stack.sh
+STACK_SCRIPT := deploy/local/stack.sh
 # Unless set by the caller, tests use the stack that `make test` starts.
 KAFKA_BROKERS ?= 127.0.0.1:9092
 ES_URL ?= http://127.0.0.1:9200
@@ -30,8 +30,12 @@ build: deps ## build bin/tapline
 	$(GO) build -o bin/tapline ./cmd/tapline
 
 # deploy/demo/main.go drives it; everything lands in .demo/ (report.html).
-demo: build ## record, replay and diff a demo shop on this machine, no Kafka or Elasticsearch (root or CAP_NET_RAW)
-	$(GO) run ./deploy/demo -tapline bin/tapline -dir .demo
+# STACK=kafka runs the same scenario through the local Kafka and
+# Elasticsearch (started here, left running) and reports from Elasticsearch.
+STACK ?= file
+demo: build ## record, replay and diff a demo shop on this machine, no Kafka or Elasticsearch (root or CAP_NET_RAW); STACK=kafka for the real stack
+	@if [ "$(STACK)" = kafka ]; then $(STACK_SCRIPT) up; fi
+	$(GO) run ./deploy/demo -tapline bin/tapline -dir .demo -stack $(STACK)
 
 # The stack is started first, and stopped whatever the tests do (set
 # KEEP_STACK=1 to leave it running for the next run). Its data is wiped on
@@ -39,9 +43,9 @@ demo: build ## record, replay and diff a demo shop on this machine, no Kafka or 
 # streams would pile up (see deploy/local/README.md).
 test: deps ## all tests, with the real local stack
 	$(GO) vet ./...
-	$(STACK) up
+	$(STACK_SCRIPT) up
 	rc=0; KAFKA_BROKERS=$(KAFKA_BROKERS) ES_URL=$(ES_URL) $(GO) test -race -count=1 -timeout 20m ./... || rc=$$?; \
-	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down --wipe || true; fi; exit $$rc
+	  if [ -z "$$KEEP_STACK" ]; then $(STACK_SCRIPT) down --wipe || true; fi; exit $$rc
 
 unit: deps ## only the tests that need no Kafka or Elasticsearch
 	$(GO) test -race -count=1 ./schema/... ./recorder/... ./replayer/... ./internal/stream/...
@@ -81,10 +85,10 @@ proto: ## regenerate schema/tapline.pb.go (protoc from Maven Central)
 	PATH=$(CURDIR)/.cache/bin:$$PATH $(PROTOC) -I schema --go_out=schema --go_opt=paths=source_relative schema/tapline.proto
 
 stack-up: ## start (or reuse) the local Kafka and Elasticsearch
-	$(STACK) up
+	$(STACK_SCRIPT) up
 
 stack-down: ## stop the local Kafka and Elasticsearch
-	$(STACK) down
+	$(STACK_SCRIPT) down
 
 clean:
 	rm -rf bin .cache

@@ -18,7 +18,7 @@ func TestDemo(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := run(ctx, bin, filepath.Join(t.TempDir(), "demo"), "lo", 300, 300); err != nil {
+	if err := run(ctx, bin, filepath.Join(t.TempDir(), "demo"), "lo", 300, 300, fileBackend("")); err != nil {
 		t.Fatal(err)
 	}
 }

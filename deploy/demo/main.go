@@ -32,6 +32,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,18 +50,64 @@ func main() {
 	requests := flag.Int("requests", 3000, "requests to send to production")
 	rate := flag.Float64("rate", 500, "requests per second to production")
 	iface := flag.String("iface", "lo", "loopback interface to capture on")
+	stack := flag.String("stack", "file", "file: the embedded file:// log, nothing else needed; kafka: the local Kafka and Elasticsearch (deploy/local/stack.sh up first)")
+	brokers := flag.String("brokers", "127.0.0.1:9092", "with -stack kafka: the Kafka bootstrap broker")
+	esURL := flag.String("es", "http://127.0.0.1:9200", "with -stack kafka: Elasticsearch")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("demo: ")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *dir, *iface, *requests, *rate); err != nil {
+	var b backend
+	switch *stack {
+	case "file":
+		b = fileBackend(*dir)
+	case "kafka":
+		b = kafkaBackend(*brokers, *esURL)
+	default:
+		log.Fatalf("-stack %q: want file or kafka", *stack)
+	}
+	if err := run(ctx, *bin, *dir, *iface, *requests, *rate, b); err != nil {
 		log.Fatalf("%v", err)
 	}
 }
 
-func run(ctx context.Context, bin, dir, iface string, requests int, rate float64) error {
+// backend is where the scenario keeps its records: the embedded file log,
+// or the local Kafka and Elasticsearch.
+type backend struct {
+	name               string
+	exchanges, results func(dir string) string // endpoint URLs
+	prepare            func(ctx context.Context) error
+	recorded           func(ctx context.Context, exchanges string) (int64, error) // records in the exchanges endpoint so far
+	// analyze turns the replay results into the report's source: the
+	// arguments of `tapline report` that read them.
+	analyze func(ctx context.Context, bin, results string, since time.Time, replayed int64) ([]string, error)
+}
+
+func fileBackend(dir string) backend {
+	return backend{
+		name:      "the file:// log",
+		exchanges: func(dir string) string { return "file://" + filepath.Join(dir, "exchanges") },
+		results:   func(dir string) string { return "file://" + filepath.Join(dir, "results") },
+		prepare:   func(context.Context) error { return nil },
+		recorded: func(_ context.Context, url string) (int64, error) {
+			r, err := filelog.NewReader(strings.TrimPrefix(url, "file://"), filelog.ReaderConfig{})
+			if err != nil {
+				return 0, err
+			}
+			defer r.Close()
+			n, _ := r.Records()
+			return n, nil
+		},
+		// The report compares the results itself.
+		analyze: func(_ context.Context, _, results string, _ time.Time, _ int64) ([]string, error) {
+			return []string{"--from", results}, nil
+		},
+	}
+}
+
+func run(ctx context.Context, bin, dir, iface string, requests int, rate float64, b backend) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s: %w (build it first: make build)", bin, err)
 	}
@@ -69,7 +117,11 @@ func run(ctx context.Context, bin, dir, iface string, requests int, rate float64
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	exchanges, results := filepath.Join(dir, "exchanges"), filepath.Join(dir, "results")
+	exchanges, results := b.exchanges(dir), b.results(dir)
+	if err := b.prepare(ctx); err != nil {
+		return err
+	}
+	log.Printf("records go through %s: %s, %s", b.name, exchanges, results)
 
 	prod, err := serve(shop.New(shop.Config{}))
 	if err != nil {
@@ -82,13 +134,13 @@ func run(ctx context.Context, bin, dir, iface string, requests int, rate float64
 	log.Printf("production shop on %s, staging (with a regression) on %s", prod, staging)
 
 	_, port, _ := net.SplitHostPort(prod)
-	rec, err := start(bin, "record", "--iface", iface, "--port", port, "--to", "file://"+exchanges, "--name", "demo", "--stats-interval", "5s")
+	rec, err := start(bin, "record", "--iface", iface, "--port", port, "--to", exchanges, "--name", "demo", "--stats-interval", "5s")
 	if err != nil {
 		return err
 	}
 	defer rec.kill()
 	began := time.Now()
-	if err := waitRecording(ctx, prod, exchanges, rec); err != nil {
+	if err := waitRecording(ctx, prod, func() (int64, error) { return b.recorded(ctx, exchanges) }, rec); err != nil {
 		return err
 	}
 
@@ -106,12 +158,21 @@ func run(ctx context.Context, bin, dir, iface string, requests int, rate float64
 	ended := time.Now()
 
 	since, until := began.Add(-time.Second).UTC().Format(time.RFC3339Nano), ended.Add(time.Second).UTC().Format(time.RFC3339Nano)
-	if err := runTapline(ctx, bin, "replay", "--from", "file://"+exchanges, "--since", since, "--until", until, "--speed", "0",
-		"--to", "file://"+results, "--target", "staging=http://"+staging, "--max-inflight", "16"); err != nil {
+	replayLog, err := runTapline(ctx, bin, "replay", "--from", exchanges, "--since", since, "--until", until, "--speed", "0",
+		"--to", results, "--target", "staging=http://"+staging, "--max-inflight", "16")
+	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
+	var replayed int64
+	if m := regexp.MustCompile(`replayed=(\d+)`).FindStringSubmatch(replayLog); m != nil {
+		replayed, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	source, err := b.analyze(ctx, bin, results, began, replayed)
+	if err != nil {
+		return err
+	}
 	html := filepath.Join(dir, "report.html")
-	out, err := outputOf(ctx, bin, "report", "--from", "file://"+results, "--html", html)
+	out, err := outputOf(ctx, bin, append(append([]string{"report"}, source...), "--since", began.Add(-time.Second).UTC().Format(time.RFC3339Nano), "--html", html)...)
 	fmt.Print(out)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
@@ -138,7 +199,7 @@ func serve(h http.Handler) (string, error) {
 
 // waitRecording sends health checks to production until the recorder has
 // written one to the log: from then on the capture is live.
-func waitRecording(ctx context.Context, prod, logDir string, rec *proc) error {
+func waitRecording(ctx context.Context, prod string, recorded func() (int64, error), rec *proc) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
 		if rec.exited() {
@@ -147,13 +208,9 @@ func waitRecording(ctx context.Context, prod, logDir string, rec *proc) error {
 		if resp, err := http.Get(fmt.Sprintf("http://%s/health?warmup=%d", prod, i)); err == nil {
 			resp.Body.Close()
 		}
-		if r, err := filelog.NewReader(logDir, filelog.ReaderConfig{}); err == nil {
-			n, _ := r.Records()
-			r.Close()
-			if n > 0 {
-				log.Printf("recorder is capturing (%d warm-up exchanges seen)", n)
-				return nil
-			}
+		if n, err := recorded(); err == nil && n > 0 {
+			log.Printf("recorder is capturing (%d warm-up exchanges seen)", n)
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -292,13 +349,14 @@ func (p *proc) tail() string {
 	return s
 }
 
-// runTapline runs a tapline command to its end, its output indented.
-func runTapline(ctx context.Context, bin string, args ...string) error {
+// runTapline runs a tapline command to its end, prints its output
+// indented and returns it.
+func runTapline(ctx context.Context, bin string, args ...string) (string, error) {
 	log.Printf("tapline %s", strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, bin, args...)
 	out, err := cmd.CombinedOutput()
 	fmt.Print(indent(string(out)))
-	return err
+	return string(out), err
 }
 
 // outputOf runs a tapline command and returns its standard output; its
