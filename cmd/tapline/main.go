@@ -117,6 +117,8 @@ func envFlags(prefix string, flags []cli.Flag) []cli.Flag {
 			f.EnvVars = []string{name}
 		case *cli.IntFlag:
 			f.EnvVars = []string{name}
+		case *cli.Int64Flag:
+			f.EnvVars = []string{name}
 		case *cli.IntSliceFlag:
 			f.EnvVars = []string{name}
 		case *cli.DurationFlag:

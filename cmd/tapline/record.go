@@ -23,7 +23,7 @@ func recordCommand() *cli.Command {
 			"in order (--pcap), reassembles TCP, parses HTTP/1.x, pairs each request with its response\n" +
 			"and publishes one Exchange (schema v1) per pair, keyed by session. A live capture never\n" +
 			"waits for Kafka: when the queue is full, exchanges are dropped and counted (queue_full).",
-		Flags: envFlags("record", []cli.Flag{
+		Flags: envFlags("record", append(fileRetentionFlags(), []cli.Flag{
 			&cli.StringFlag{Name: "iface", Usage: "capture live on this network interface (e.g. eth0, lo); runs until interrupted"},
 			&cli.IntSliceFlag{Name: "port", Usage: "live capture: TCP port of the HTTP server to record; repeat for several"},
 			&cli.StringFlag{Name: "bpf", Usage: "live capture: a tcpdump-style filter that replaces the one built from --port"},
@@ -53,7 +53,7 @@ func recordCommand() *cli.Command {
 			&cli.StringFlag{Name: "redact-key-file", Usage: "file holding the HMAC key (>= 16 bytes) for redaction pseudonyms; or set TAPLINE_RECORD_REDACT_KEY"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on this address at /metrics, e.g. :9464 (default: off)"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "at the end, how long to wait for Kafka to take what is still queued"},
-		}),
+		}...)),
 		Action: func(c *cli.Context) error {
 			tuneGC()
 			if (len(c.StringSlice("pcap")) == 0) == (c.String("iface") == "") {

@@ -33,7 +33,7 @@ func replayCommand() *cli.Command {
 			"--middleware runs a program that may change or drop each exchange (JSON lines).\n" +
 			"A target that is the recorded production host (same Host, or resolving to the recorded\n" +
 			"server address) gets nothing unless --allow-production-target.",
-		Flags: envFlags("replay", append(selectFlags("replay"), []cli.Flag{
+		Flags: envFlags("replay", append(append(selectFlags("replay"), fileRetentionFlags()...), []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic or file://dir (the embedded log)"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic, file://dir, or - for JSON lines on standard output"},
 			&cli.StringFlag{Name: "dlq", Usage: "where undecodable records go, with a reason header: kafka://host:9092/topic or file://dir (default: log and count them)"},

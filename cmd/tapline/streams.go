@@ -46,13 +46,26 @@ func outputFor(c *cli.Context, flag string) (output, error) {
 		return nil, usageError("--%s: %v", flag, err)
 	}
 	if ep.Scheme == stream.SchemeFile {
-		w, err := filelog.Open(ep.Path, filelog.WriterConfig{})
+		// Commands that write logs define the retention flags; others
+		// (undefined flags read as zero) keep everything.
+		w, err := filelog.Open(ep.Path, filelog.WriterConfig{
+			RetainAge: c.Duration("file-retain-age"), RetainBytes: c.Int64("file-retain-bytes"),
+		})
 		if err != nil {
 			return nil, fmt.Errorf("--%s: %w", flag, err)
 		}
 		return fileOutput{w}, nil
 	}
 	return kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: ep.Brokers, Topic: ep.Topic})
+}
+
+// fileRetentionFlags bound a file:// log written by the command: the
+// oldest segments go first. Retention is the replay window.
+func fileRetentionFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: "file-retain-age", Usage: "file:// output: delete log segments last written longer ago than this, e.g. 168h (default: keep everything)"},
+		&cli.Int64Flag{Name: "file-retain-bytes", Usage: "file:// output: delete the oldest log segments while the log is bigger than this many bytes (default: no limit)"},
+	}
 }
 
 // fileOutput is the file log as an output.
