@@ -83,6 +83,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			replayCommand(),
 			analyzeCommand(),
 			catCommand(),
+			importCommand(),
 			reportCommand(),
 			kibanaCommand(),
 			{

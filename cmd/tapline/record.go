@@ -23,7 +23,7 @@ func recordCommand() *cli.Command {
 			"in order (--pcap), reassembles TCP, parses HTTP/1.x, pairs each request with its response\n" +
 			"and publishes one Exchange (schema v1) per pair, keyed by session. A live capture never\n" +
 			"waits for Kafka: when the queue is full, exchanges are dropped and counted (queue_full).",
-		Flags: envFlags("record", append(fileRetentionFlags(), []cli.Flag{
+		Flags: envFlags("record", append(append(fileRetentionFlags(), captureRuleFlags("record")...), []cli.Flag{
 			&cli.StringFlag{Name: "iface", Usage: "capture live on this network interface (e.g. eth0, lo); runs until interrupted"},
 			&cli.IntSliceFlag{Name: "port", Usage: "live capture: TCP port of the HTTP server to record; repeat for several"},
 			&cli.StringFlag{Name: "bpf", Usage: "live capture: a tcpdump-style filter that replaces the one built from --port"},
@@ -38,19 +38,6 @@ func recordCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "close a connection idle this long (capture time) and emit its unanswered requests"},
 			&cli.DurationFlag{Name: "response-timeout", Value: 30 * time.Second, Usage: "emit a request with its response marked missing after waiting this long (capture time)"},
 			&cli.BoolFlag{Name: "drop-unanswered", Usage: "drop (and count) requests that never got a response instead of emitting them"},
-			&cli.StringFlag{Name: "session-key", Value: "connection", Usage: "what keys a session (and its Kafka partition): connection, header:NAME or cookie:NAME"},
-			&cli.StringFlag{Name: "sample", Usage: "keep a share of exchanges: 10% at random, or 10%:session to keep the same sessions every run (default: all)"},
-			&cli.StringSliceFlag{Name: "allow-method", Usage: "record only these HTTP methods; repeat for several"},
-			&cli.StringSliceFlag{Name: "deny-method", Usage: "do not record these HTTP methods; repeat for several"},
-			&cli.StringSliceFlag{Name: "allow-host", Usage: "record only requests for these hosts (Host header, port ignored); repeat for several"},
-			&cli.StringSliceFlag{Name: "deny-host", Usage: "do not record requests for these hosts; repeat for several"},
-			&cli.StringSliceFlag{Name: "allow-path", Usage: "record only request paths matching this regexp; repeat for several"},
-			&cli.StringSliceFlag{Name: "deny-path", Usage: "do not record request paths matching this regexp; repeat for several"},
-			&cli.BoolFlag{Name: "redact-preset", Usage: "redact Authorization, Proxy-Authorization, Cookie, Set-Cookie and X-Api-Key values"},
-			&cli.StringSliceFlag{Name: "redact-header", Usage: "redact the values of this header (request and response); repeat for several"},
-			&cli.StringSliceFlag{Name: "redact-query", Usage: "redact the values of this query parameter; repeat for several"},
-			&cli.StringSliceFlag{Name: "redact-json", Usage: "redact this JSON body field, by path (password, user.token, items[*].card, *.secret); repeat"},
-			&cli.StringFlag{Name: "redact-key-file", Usage: "file holding the HMAC key (>= 16 bytes) for redaction pseudonyms; or set TAPLINE_RECORD_REDACT_KEY"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on this address at /metrics, e.g. :9464 (default: off)"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "at the end, how long to wait for Kafka to take what is still queued"},
 		}...)),
@@ -114,6 +101,26 @@ func recordCommand() *cli.Command {
 	}
 }
 
+// captureRuleFlags are the session key, filters, sampling and redaction
+// that record and import share; verb is the command ("record", "import").
+func captureRuleFlags(verb string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "session-key", Value: "connection", Usage: "what keys a session (and its Kafka partition): connection, header:NAME or cookie:NAME"},
+		&cli.StringFlag{Name: "sample", Usage: "keep a share of exchanges: 10% at random, or 10%:session to keep the same sessions every run (default: all)"},
+		&cli.StringSliceFlag{Name: "allow-method", Usage: verb + " only these HTTP methods; repeat for several"},
+		&cli.StringSliceFlag{Name: "deny-method", Usage: "do not " + verb + " these HTTP methods; repeat for several"},
+		&cli.StringSliceFlag{Name: "allow-host", Usage: verb + " only requests for these hosts (Host header, port ignored); repeat for several"},
+		&cli.StringSliceFlag{Name: "deny-host", Usage: "do not " + verb + " requests for these hosts; repeat for several"},
+		&cli.StringSliceFlag{Name: "allow-path", Usage: verb + " only request paths matching this regexp; repeat for several"},
+		&cli.StringSliceFlag{Name: "deny-path", Usage: "do not " + verb + " request paths matching this regexp; repeat for several"},
+		&cli.BoolFlag{Name: "redact-preset", Usage: "redact Authorization, Proxy-Authorization, Cookie, Set-Cookie and X-Api-Key values"},
+		&cli.StringSliceFlag{Name: "redact-header", Usage: "redact the values of this header (request and response); repeat for several"},
+		&cli.StringSliceFlag{Name: "redact-query", Usage: "redact the values of this query parameter; repeat for several"},
+		&cli.StringSliceFlag{Name: "redact-json", Usage: "redact this JSON body field, by path (password, user.token, items[*].card, *.secret); repeat"},
+		&cli.StringFlag{Name: "redact-key-file", Usage: "file holding the HMAC key (>= 16 bytes) for redaction pseudonyms; or set TAPLINE_" + strings.ToUpper(verb) + "_REDACT_KEY"},
+	}
+}
+
 // captureRules compiles the filter, sampling, session key and redaction
 // flags into cfg; a bad rule is refused before anything is captured.
 func captureRules(c *cli.Context, cfg *recorder.Config) error {
@@ -145,6 +152,8 @@ func captureRules(c *cli.Context, cfg *recorder.Config) error {
 				return usageError("--redact-key-file: %v", err)
 			}
 			rc.Key = []byte(strings.TrimSpace(string(key)))
+		case c.Command.Name == "import":
+			rc.Key = []byte(os.Getenv("TAPLINE_IMPORT_REDACT_KEY"))
 		default:
 			rc.Key = []byte(os.Getenv("TAPLINE_RECORD_REDACT_KEY"))
 		}
