@@ -69,9 +69,15 @@ bench-replay: ## replay rate, schedule error, memory during a staging outage (fi
 bench-capture: deps ## capture-path figures on real traffic (root, tcpdump; figures go to BENCHMARKS.md)
 	$(GO) run ./recorder/bench $(BENCH_CAPTURE_FLAGS)
 
+# Every Fuzz* target of every package, found with go test -list; their seed
+# corpora (f.Add and testdata/fuzz) also run as plain tests in make test.
 fuzz: ## run each fuzz target for FUZZTIME (default 10s)
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./schema
-	$(GO) test -run='^$$' -fuzz=FuzzParser -fuzztime=$(FUZZTIME) ./recorder
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
 
 lint: deps ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
