@@ -2,17 +2,23 @@
 # Local dev/test stack for tapline: a real single-node Apache Kafka (KRaft)
 # and a real single-node Elasticsearch, both from Maven Central, no Docker.
 #
-#   deploy/local/stack.sh up            start both (or reuse running ones), wait until really ready
-#   deploy/local/stack.sh down [--wipe] stop both by pid; --wipe also deletes their data
-#   deploy/local/stack.sh status        show what runs; exit 0 if both are up, 3 otherwise
+#   deploy/local/stack.sh up [kafka|es]            start both (or one; reuse running ones), wait until really ready
+#   deploy/local/stack.sh down [--wipe] [kafka|es] stop both (or one) by pid; --wipe also deletes their data
+#   deploy/local/stack.sh status                   show what runs; exit 0 if both are up, 3 otherwise
 #
 # Kafka 4.1.2 : 127.0.0.1:9092 (controller 127.0.0.1:9093), runs as the calling user.
 # ES 8.19.16  : 127.0.0.1:9200 (transport 127.0.0.1:9300), integ-test distribution;
 #               refuses to run as root, so root runs it as the system user tapline-es.
 #
-# State (pid files, logs, data, the unzipped ES and the Kafka jars) lives in
+# State (pid files, logs, data, the unzipped ES) lives in
 # ${TAPLINE_STACK_DIR:-/var/tmp/tapline-stack}: outside the checkout, so it
-# survives clean checkouts, and traversable by the ES user.
+# survives clean checkouts, and traversable by the ES user. The Kafka jars are
+# cached in ${TAPLINE_STACK_CACHE:-/var/tmp/tapline-stack}, shared by instances.
+#
+# A second, private instance (internal/stacktest.Private: fault tests stop and
+# start their own broker and node) is the same script with another state dir
+# and other ports: TAPLINE_KAFKA_PORT, TAPLINE_KAFKA_CONTROLLER_PORT,
+# TAPLINE_ES_PORT, TAPLINE_ES_TRANSPORT_PORT (defaults above).
 # See deploy/local/README.md for details and measured start-up times.
 set -euo pipefail
 
@@ -21,10 +27,10 @@ KAFKA_VERSION=4.1.2             # must match deploy/local/kafka/pom.xml
 ES_VERSION=8.19.16
 JAVA17=${TAPLINE_JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
 ES_USER=${TAPLINE_ES_USER:-tapline-es}
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
-ES_PORT=9200
-ES_TRANSPORT_PORT=9300
+KAFKA_PORT=${TAPLINE_KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${TAPLINE_KAFKA_CONTROLLER_PORT:-9093}
+ES_PORT=${TAPLINE_ES_PORT:-9200}
+ES_TRANSPORT_PORT=${TAPLINE_ES_TRANSPORT_PORT:-9300}
 KAFKA_TIMEOUT=90                # seconds from launch until the produce/fetch round trip must succeed
 ES_TIMEOUT=180                  # seconds from launch until _cluster/health must be yellow
 STOP_TIMEOUT=30                 # seconds between TERM and KILL on down
@@ -33,8 +39,9 @@ MVN_DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)   # deploy/local
 ROOT=$(cd "$HERE/../.." && pwd)                      # repo root (go.mod)
 STATE=${TAPLINE_STACK_DIR:-/var/tmp/tapline-stack}
+CACHE=${TAPLINE_STACK_CACHE:-/var/tmp/tapline-stack}
 
-KAFKA_LIB=$STATE/kafka-$KAFKA_VERSION/lib           # jar cache
+KAFKA_LIB=$CACHE/kafka-$KAFKA_VERSION/lib           # jar cache, shared by instances
 KAFKA_DIR=$STATE/kafka                              # config, data, log, pid
 KAFKA_PID=$KAFKA_DIR/kafka.pid
 KAFKA_LOG=$KAFKA_DIR/kafka.log
@@ -124,6 +131,14 @@ fetch_kafka() {
 	if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
 		return 0
 	fi
+	# Instances share the cache: one copies, the others wait and reuse it.
+	mkdir -p "$CACHE"
+	exec 8>"$CACHE/.fetch-lock"
+	flock -w 600 8 || { say kafka "ERROR: could not lock $CACHE/.fetch-lock"; return 1; }
+	if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+		exec 8>&-
+		return 0
+	fi
 	say kafka "copying Kafka $KAFKA_VERSION runtime jars from Maven Central into $KAFKA_LIB"
 	local t0
 	t0=$(now)
@@ -138,6 +153,7 @@ fetch_kafka() {
 	fi
 	rm -rf "$KAFKA_LIB" && mv "$KAFKA_LIB.tmp" "$KAFKA_LIB" && echo "$want" >"$stamp" &&
 		say kafka "jars copied in $(since "$t0")s"
+	exec 8>&-
 }
 
 # ES integ-test distribution zip, kept in ~/.m2 like any Maven artifact.
@@ -195,7 +211,8 @@ start_kafka() {
 		java_opts=(-Xms512m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
 			-Djava.awt.headless=true
 			"-Dlog4j2.configurationFile=$HERE/kafka/log4j2.properties")
-		sed "s#@DATA@#$KAFKA_DIR/data#" "$HERE/kafka/server.properties" >"$KAFKA_DIR/server.properties"
+		sed -e "s#@DATA@#$KAFKA_DIR/data#" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+			"$HERE/kafka/server.properties" >"$KAFKA_DIR/server.properties"
 
 		# Format the storage once (KRaft needs a formatted log dir; static voter,
 		# so no --standalone). -g tolerates an already formatted dir. The
@@ -424,8 +441,18 @@ install_missing() {
 		die "apt-get install ${pkgs[*]} failed"
 }
 
+# services [kafka|es]: the services a command acts on (both by default).
+services() {
+	case ${1:-} in
+	"") echo kafka es ;;
+	kafka | es) echo "$1" ;;
+	*) die "unknown service '$1' (want kafka or es)" ;;
+	esac
+}
+
 cmd_up() {
-	local t0 pk pe rc_k=0 rc_e=0 svc files
+	local t0 pk= pe= rc_k=0 rc_e=0 svc files want
+	want=$(services "${1:-}")
 	install_missing
 	command -v go >/dev/null || die "go is not on PATH (needed for deploy/local/kafkaready)"
 	command -v mvn >/dev/null || die "mvn is not on PATH (needed to fetch the artifacts)"
@@ -435,12 +462,16 @@ cmd_up() {
 	rm -f "$STATE/.failed-kafka" "$STATE/.failed-es"
 
 	# Start both in parallel; their progress lines are prefixed [kafka] / [es].
-	start_kafka &
-	pk=$!
-	start_es &
-	pe=$!
-	wait "$pk" || rc_k=$?
-	wait "$pe" || rc_e=$?
+	if [[ $want == *kafka* ]]; then
+		start_kafka &
+		pk=$!
+	fi
+	if [[ $want == *es* ]]; then
+		start_es &
+		pe=$!
+	fi
+	[[ -z $pk ]] || wait "$pk" || rc_k=$?
+	[[ -z $pe ]] || wait "$pe" || rc_e=$?
 
 	if ((rc_k || rc_e)); then
 		for svc in kafka es; do
@@ -454,7 +485,7 @@ cmd_up() {
 			"Whatever did start is left running; stop it with: $0 down" >&2
 		exit 1
 	fi
-	echo "stack.sh up: both ready after $(since "$t0")s"
+	echo "stack.sh up: $want ready after $(since "$t0")s"
 	echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT ES_URL=http://127.0.0.1:$ES_PORT"
 }
 
@@ -487,23 +518,38 @@ stop_one() {
 }
 
 cmd_down() {
-	local wipe=0
-	case ${1:-} in
-	"") ;;
-	--wipe) wipe=1 ;;
-	*) die "usage: $0 down [--wipe]" ;;
-	esac
+	local wipe=0 svc=
+	while (($#)); do
+		case $1 in
+		--wipe) wipe=1 ;;
+		kafka | es) svc=$1 ;;
+		*) die "usage: $0 down [--wipe] [kafka|es]" ;;
+		esac
+		shift
+	done
+	local want pk= pe=
+	want=$(services "$svc")
 	lock
 	# Both in parallel: ES can take a few seconds to close.
-	stop_one kafka "$KAFKA_PID" &
-	local pk=$!
-	stop_one es "$ES_PID" &
-	local pe=$!
-	wait "$pk" "$pe"
+	if [[ $want == *kafka* ]]; then
+		stop_one kafka "$KAFKA_PID" &
+		pk=$!
+	fi
+	if [[ $want == *es* ]]; then
+		stop_one es "$ES_PID" &
+		pe=$!
+	fi
+	wait $pk $pe
 	if ((wipe)); then
 		# Data only: the jar cache, the unzipped ES and the ES zip in ~/.m2 stay.
-		echo "wiping $KAFKA_DIR/data $KAFKA_DIR/cluster.id $ES_DIR/data $ES_DIR/logs $ES_DIR/tmp"
-		rm -rf "$KAFKA_DIR/data" "$KAFKA_DIR/cluster.id" "$ES_DIR/data" "$ES_DIR/logs" "$ES_DIR/tmp"
+		if [[ $want == *kafka* ]]; then
+			echo "wiping $KAFKA_DIR/data $KAFKA_DIR/cluster.id"
+			rm -rf "$KAFKA_DIR/data" "$KAFKA_DIR/cluster.id"
+		fi
+		if [[ $want == *es* ]]; then
+			echo "wiping $ES_DIR/data $ES_DIR/logs $ES_DIR/tmp"
+			rm -rf "$ES_DIR/data" "$ES_DIR/logs" "$ES_DIR/tmp"
+		fi
 	fi
 }
 
@@ -539,11 +585,11 @@ cmd_status() {
 }
 
 case ${1:-} in
-up) cmd_up ;;
+up) cmd_up "${@:2}" ;;
 down) cmd_down "${@:2}" ;;
 status) cmd_status ;;
 *)
-	echo "usage: $0 up | down [--wipe] | status" >&2
+	echo "usage: $0 up [kafka|es] | down [--wipe] [kafka|es] | status" >&2
 	exit 2
 	;;
 esac
