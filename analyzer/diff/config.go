@@ -166,7 +166,7 @@ func New(cfg Config) (*Differ, error) {
 		d.ignoreHeaders[strings.ToLower(h)] = true
 	}
 	d.headerNames = map[string]headerInfo{}
-	for _, names := range [][]string{DefaultIgnoreHeaders(), commonHeaders, cfg.IgnoreHeaders} {
+	for _, names := range [][]string{DefaultIgnoreHeaders(), commonHeaders(), cfg.IgnoreHeaders} {
 		for _, h := range names {
 			h = strings.TrimSpace(h)
 			lower := strings.ToLower(h)

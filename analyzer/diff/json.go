@@ -63,15 +63,26 @@ type jnode struct {
 	hash  uint64 // see jsonDiffer.hash
 }
 
-// jspan locates a string in its tree: src[off:end], or esc[off:end].
+// jspan locates a string in its tree: src[off:end], or, for a string
+// with escapes, esc[^off:end] (off is negative then).
 type jspan struct {
 	off, end int
-	esc      bool
+}
+
+// esc reports whether s is in the tree's esc.
+func (s jspan) esc() bool { return s.off < 0 }
+
+// len returns the length of the string s locates.
+func (s jspan) len() int {
+	if s.off < 0 {
+		return s.end - ^s.off
+	}
+	return s.end - s.off
 }
 
 func (t *jtree) str(s jspan) string {
-	if s.esc {
-		return t.esc[s.off:s.end]
+	if s.esc() {
+		return t.esc[^s.off:s.end]
 	}
 	return t.src[s.off:s.end]
 }
@@ -174,8 +185,8 @@ func (p *parser) parse(t *jtree, data []byte, guide *jtree) error {
 
 // nameIs reports whether the string k, just parsed, is s.
 func (p *parser) nameIs(k jspan, s string) bool {
-	if k.esc {
-		return string(p.esc[k.off:k.end]) == s
+	if k.esc() {
+		return string(p.esc[^k.off:k.end]) == s
 	}
 	return p.src[k.off:k.end] == s
 }
@@ -270,7 +281,7 @@ func (p *parser) sameAsGuide(g int) (int, bool) {
 	var text string
 	switch gn.kind {
 	case jStr:
-		if gn.text.esc {
+		if gn.text.esc() {
 			return 0, false
 		}
 		text = gt.src[gn.text.off-1 : gn.text.end+1] // with its quotes
@@ -324,7 +335,7 @@ func (p *parser) object(depth, g int) (int, error) {
 		var end int
 		if g >= 0 && m < p.guide.len(g) {
 			// The guide's name, byte for byte, needs no parsing.
-			if gs := p.guide.names[p.guide.nodes[g].name0+m]; !gs.esc {
+			if gs := p.guide.names[p.guide.nodes[g].name0+m]; !gs.esc() {
 				name := p.guide.src[gs.off:gs.end]
 				if e := i + 1 + len(name); e < len(d) && d[e] == '"' && d[i+1:e] == name {
 					k, end, gk = jspan{off: i + 1, end: e}, e+1, p.guide.kid(g, m)
@@ -524,7 +535,7 @@ func (p *parser) string(start int) (jspan, int, error) {
 		switch {
 		case c == '"':
 			p.esc = b
-			return jspan{off: off, end: len(b), esc: true}, i + 1, nil
+			return jspan{off: ^off, end: len(b)}, i + 1, nil
 		case c < 0x20:
 			p.pos = i
 			return jspan{}, 0, p.errorf("control character in a string")
@@ -599,7 +610,7 @@ func (t *jtree) lookup(n int, k string, idx map[string]int) int {
 	}
 	names := t.names[t.nodes[n].name0 : t.nodes[n].name0+t.nodes[n].n]
 	for i := len(names) - 1; i >= 0; i-- {
-		if names[i].end-names[i].off == len(k) && t.str(names[i]) == k {
+		if names[i].len() == len(k) && t.str(names[i]) == k {
 			return i
 		}
 	}

@@ -243,6 +243,7 @@ var guideCases = [][2]string{
 	{`{"a":{"x":1},"a":{"y":2}}`, `{"a":{"x":1},"a":{"z":3}}`},
 	{`{"a":[1],"a":[2]}`, `{"a":[2],"a":[2]}`},
 	{`{"a\u0062":{"x":1},"c":[[1],[2]]}`, `{"ab":{"x":1},"c":[[1],[3]]}`},
+	{`{"a\u0062":1,"c":"\n"}`, `{"c":"\n","ab":1}`},
 	{`{"a":[{"k":1}],"b":{}}`, `{"a":{"0":{"k":1}},"b":[]}`},
 	{`[[1,2],[3],{"a":[]}]`, `[[1,2],[3,4],{"a":[]},[5]]`},
 	{`[{"id":1,"t":[1,2]},{"id":2,"t":[3]}]`, `[{"id":2,"t":[3]},{"id":1,"t":[2,1]}]`},
@@ -280,5 +281,25 @@ func TestGuidedParse(t *testing.T) {
 	_, _, keys, same, err := diffBodies(newDiffer(t, Config{}), []byte(api), []byte(diffs), true)
 	if err != nil || len(keys) != 3 || same != 2+7+3*2 {
 		t.Errorf("keys %q, %d shared containers, %v", keys, same, err)
+	}
+}
+
+// Member names with escapes are found by their value, whatever the order
+// of the members.
+func TestJSONEscapedNames(t *testing.T) {
+	d := newDiffer(t, Config{})
+	for _, tc := range [][2]string{
+		{`{"a\u0062":1,"c":2}`, `{"c":2,"ab":1}`},
+		{`{"c":2,"ab":1}`, `{"a\u0062":1,"c":2}`},
+		{`{"\u0061":[1],"\"":2,"x":3}`, `{"x":3,"\u0022":2,"a":[1]}`},
+		{`{"a\u0062":1,"a\u0062":2}`, `{"ab":2}`},
+	} {
+		if r := d.Compare(jsonResp(tc[0]), jsonResp(tc[1])); !r.Equal() {
+			t.Errorf("%s vs %s: %q", tc[0], tc[1], r.Keys)
+		}
+	}
+	r := d.Compare(jsonResp(`{"a\u0062":1,"c":2}`), jsonResp(`{"c":2,"ab":3}`))
+	if want := []Diff{{"$.ab", DiffChanged, "1", "3"}}; !slices.Equal(r.Body.Diffs, want) {
+		t.Errorf("got %q, want %q", r.Body.Diffs, want)
 	}
 }

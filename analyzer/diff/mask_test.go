@@ -110,6 +110,9 @@ func FuzzMaskMatchers(f *testing.F) {
 	}
 	ms := defaultMaskers(f)
 	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 1<<10 {
+			return // matches are at most a few dozen bytes long; long inputs only slow the regexps down
+		}
 		maskMatchersAgree(t, ms, s)
 	})
 }
