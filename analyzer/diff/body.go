@@ -96,14 +96,21 @@ func (d *Differ) compareBody(p, c *schema.Response) (BodyResult, []string) {
 			res.Kind, res.Equal = BodyJSON, true
 			return res, nil
 		}
-		ja, errA := parseJSON(a)
-		jb, errB := parseJSON(b)
+		s := d.getScratch()
+		errA := s.p.parse(&s.ta, a, nil)
+		guide := &s.ta // most of the target's document is usually production's
+		if errA != nil {
+			guide = nil
+		}
+		errB := s.p.parse(&s.tb, b, guide)
 		if errA == nil && errB == nil {
 			res.Kind = BodyJSON
-			w := d.diffJSON(ja, jb)
+			w := d.diffJSON(s)
+			d.putScratch(s)
 			res.Diffs, res.MoreDiffs, res.Equal = w.diffs, w.more, len(w.keys) == 0
 			return res, w.keys
 		}
+		d.putScratch(s)
 	}
 	if (textA || dp.mediaType == "" && looksText(a)) && (textB || dc.mediaType == "" && looksText(b)) {
 		res.Kind = BodyText

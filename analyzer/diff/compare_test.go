@@ -1,9 +1,13 @@
 package diff
 
 import (
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/tapline/tapline/schema"
 )
 
 func TestHeaders(t *testing.T) {
@@ -95,4 +99,89 @@ func TestNewRefusesBadRules(t *testing.T) {
 	if c := d.Config(); c.MaxValueLen != 200 || c.MaxDiffs != 50 || c.MaxDecoded != 8<<20 || c.NoiseShare != 0.2 || c.NoiseMinSamples != 20 || c.MaxKeys != 200 {
 		t.Errorf("defaults %+v", c)
 	}
+}
+
+// contentTypes are Content-Type values for TestContentTypeFastPath and
+// its fuzzer: the forms simpleContentType takes and their near misses.
+var contentTypes = []string{
+	"application/json", "application/json; charset=utf-8", "application/json;charset=UTF-8", "text/html; charset=ISO-8859-1",
+	"application/problem+json; charset=utf8", "text/plain; charset=\"utf-8\"", "Application/JSON", "application/json ; charset=utf-8",
+	"application/json;  charset=utf-8", "application/json; Charset=utf-8", "application/json; charset=", "application/json;",
+	"application/json; charset=utf-8; q=1", "application/json; boundary=x", "application", "/json", "application/", "a/b/c",
+	"application/json; charset=utf-8 ", " application/json", "text/html; charset=a,b", "text/x-é", "x/y; charset=é",
+	"application/vnd.api+json;charset=windows-1252", "",
+}
+
+// TestContentTypeFastPath: the values simpleContentType takes normalise
+// and parse as with the mime package.
+func TestContentTypeFastPath(t *testing.T) {
+	for _, v := range contentTypes {
+		contentTypeAgrees(t, v)
+	}
+	if _, _, ok := simpleContentType("application/json; charset=utf-8"); !ok {
+		t.Error("the usual form is not taken")
+	}
+}
+
+func contentTypeAgrees(t *testing.T, v string) {
+	t.Helper()
+	if got, want := normContentType(v), normContentTypeMIME(v); got != want {
+		t.Errorf("normContentType(%q) = %q, with mime %q", v, got, want)
+	}
+	mt, cs := parseContentType(v)
+	if wmt, wcs := parseContentTypeMIME(v); mt != wmt || cs != wcs {
+		t.Errorf("parseContentType(%q) = %q, %q; with mime %q, %q", v, mt, cs, wmt, wcs)
+	}
+}
+
+// Headers repeated after others, and names in any case, group as before.
+func TestHeaderGroups(t *testing.T) {
+	d := newDiffer(t, Config{})
+	groups, vals := d.groupHeaders(response(200, "", "Vary: Accept", "CONTENT-TYPE: text/html; charset=UTF-8", "x-a: 1",
+		"Vary: Origin, Cookie", "Date: x", "X-A: 2", "Set-Cookie: b=1", "Vary: Accept-Language", "set-cookie: a=2").Headers, nil, nil)
+	var got [][]string
+	for _, g := range groups {
+		got = append(got, append([]string{g.name}, vals[g.start:g.end]...))
+	}
+	want := [][]string{
+		{"vary", "Accept", "Origin", "Cookie", "Accept-Language"},
+		{"content-type", "text/html"},
+		{"x-a", "1", "2"},
+		{"set-cookie", "a", "b"},
+	}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+// Compare from many goroutines at once, with one Differ (whose pooled
+// parsing memory they share), gives what it gives alone.
+func TestCompareConcurrent(t *testing.T) {
+	d := newDiffer(t, Config{UnorderedPaths: []string{"$.orders[*].tags"}})
+	prod, cand := benchPair()
+	api, masked, diffs := apiPair()
+	pairs := [][2]*schema.Response{
+		{jsonResp(prod), jsonResp(cand)},
+		{jsonResp(api), jsonResp(masked)},
+		{jsonResp(api), jsonResp(diffs)},
+		{jsonResp(diffs), jsonResp(prod)},
+		{jsonResp(`{"a":[1,2,{"b":"\u00e9"}]}`), jsonResp(`{"a":[2,1,{"b":"é"}]}`)},
+	}
+	want := make([]Result, len(pairs))
+	for i, p := range pairs {
+		want[i] = d.Compare(p[0], p[1])
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for n := range 200 {
+				i := (g + n) % len(pairs)
+				if got := d.Compare(pairs[i][0], pairs[i][1]); !reflect.DeepEqual(got, want[i]) {
+					t.Errorf("pair %d: got %+v\nwant %+v", i, got, want[i])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -2,9 +2,9 @@ package diff
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
+	"net/textproto"
 	"strings"
+	"sync"
 )
 
 // Config says what to compare and what to ignore. The zero value is usable:
@@ -113,13 +113,14 @@ func DefaultMasks() []string { return []string{MaskUUID, MaskTimestamp, MaskHTTP
 // concurrent use. Create it with New.
 type Differ struct {
 	cfg           Config
-	ignoreHeaders map[string]bool // lower-cased names
-	cookieNames   bool            // compare Set-Cookie by cookie name only
-	masks         []*regexp.Regexp
-	maskMarks     []string // what each mask's matches are replaced with
+	ignoreHeaders map[string]bool       // lower-cased names
+	headerNames   map[string]headerInfo // usual spellings of header names (see headerName)
+	cookieNames   bool                  // compare Set-Cookie by cookie name only
+	masks         []masker
 	ignore        []pattern
 	unordered     []pattern
-	maxTextLines  int // see the constant
+	maxTextLines  int       // see the constant
+	scratch       sync.Pool // of *jsonScratch, reused across comparisons
 }
 
 // New validates cfg, compiles its rules and returns a Differ. A rule that
@@ -164,21 +165,30 @@ func New(cfg Config) (*Differ, error) {
 		}
 		d.ignoreHeaders[strings.ToLower(h)] = true
 	}
+	d.headerNames = map[string]headerInfo{}
+	for _, names := range [][]string{DefaultIgnoreHeaders(), commonHeaders(), cfg.IgnoreHeaders} {
+		for _, h := range names {
+			h = strings.TrimSpace(h)
+			lower := strings.ToLower(h)
+			for _, spelling := range []string{h, textproto.CanonicalMIMEHeaderKey(h), lower} {
+				d.headerNames[spelling] = headerInfo{lower: lower, ignored: d.ignoreHeaders[lower]}
+			}
+		}
+	}
 
 	masks := cfg.Masks
 	if !cfg.NoDefaultMasks {
 		masks = append(DefaultMasks(), cfg.Masks...)
 	}
 	for i, m := range masks {
-		re, err := regexp.Compile(m)
+		mk, err := compileMask(i, m)
 		if err != nil {
 			return nil, fmt.Errorf("diff: mask %q: %w", m, err)
 		}
-		if re.MatchString("") {
+		if mk.re.MatchString("") {
 			return nil, fmt.Errorf("diff: mask %q matches the empty string: it would mask nothing useful, anchor or require a character", masks[i])
 		}
-		d.masks = append(d.masks, re)
-		d.maskMarks = append(d.maskMarks, "\x00"+strconv.Itoa(i)+"\x00")
+		d.masks = append(d.masks, mk)
 	}
 
 	var err error
@@ -204,27 +214,4 @@ func compilePatterns(field string, rules []string) ([]pattern, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// maskedEqual reports whether a and b are equal once every mask match is
-// replaced by a marker of its mask.
-func (d *Differ) maskedEqual(a, b string) bool {
-	if a == b {
-		return true
-	}
-	if len(d.masks) == 0 {
-		return false
-	}
-	return d.mask(a) == d.mask(b)
-}
-
-// mask replaces the matches of each mask, in order, with "\x00<i>\x00".
-func (d *Differ) mask(s string) string {
-	for i, re := range d.masks {
-		if !re.MatchString(s) {
-			continue
-		}
-		s = re.ReplaceAllLiteralString(s, d.maskMarks[i])
-	}
-	return s
 }

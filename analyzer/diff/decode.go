@@ -37,14 +37,14 @@ func (d *Differ) decodeBody(r *schema.Response, side string) decoded {
 	var out decoded
 	var encs []string
 	for _, h := range r.GetHeaders() {
-		switch {
-		case strings.EqualFold(h.GetName(), "Content-Encoding"):
+		switch name := h.GetName(); {
+		case isHeader(name, "Content-Encoding"):
 			for e := range strings.SplitSeq(h.GetValue(), ",") {
 				if e = strings.ToLower(strings.TrimSpace(e)); e != "" && e != "identity" {
 					encs = append(encs, e)
 				}
 			}
-		case strings.EqualFold(h.GetName(), "Content-Type") && out.mediaType == "":
+		case isHeader(name, "Content-Type") && out.mediaType == "":
 			out.mediaType, out.charset = parseContentType(h.GetValue())
 		}
 	}
@@ -68,6 +68,14 @@ func (d *Differ) decodeBody(r *schema.Response, side string) decoded {
 		}
 	}
 	return out
+}
+
+// isHeader reports whether name is want, in any case: strings.EqualFold,
+// quicker when the lengths differ. That shortcut needs want without 'k'
+// or 's', whose other Unicode cases (U+212A Kelvin sign, U+017F long s)
+// are longer in UTF-8.
+func isHeader(name, want string) bool {
+	return len(name) == len(want) && strings.EqualFold(name, want)
 }
 
 // decodeContent undoes the content codings encs (in the order they were
@@ -137,6 +145,15 @@ func isZlib(b []byte) bool {
 // parseContentType returns the lower-cased media type and charset of a
 // Content-Type value, tolerating malformed parameters.
 func parseContentType(v string) (mediaType, charset string) {
+	if mt, cs, ok := simpleContentType(v); ok {
+		return mt, strings.ToLower(cs)
+	}
+	return parseContentTypeMIME(v)
+}
+
+// parseContentTypeMIME is parseContentType with the mime package, for the
+// values simpleContentType does not take.
+func parseContentTypeMIME(v string) (mediaType, charset string) {
 	mt, params, err := mime.ParseMediaType(v)
 	if err == nil {
 		return mt, strings.ToLower(params["charset"])

@@ -13,12 +13,16 @@
 //
 //   - config.go: Config, its defaults, New and the Differ.
 //   - compare.go: Compare and the Result types; status and headers.
+//   - mask.go: masks, with hand-written matchers for the default ones.
 //   - decode.go: Content-Encoding (gzip, deflate, br, chains) and charset
 //     decoding, bounded by Config.MaxDecoded.
 //   - body.go: choosing how to compare two bodies (json, text, binary,
 //     empty) and partial comparison of truncated bodies.
-//   - json.go: a strict JSON parser into a tree that keeps key order.
-//   - jsondiff.go: the structural JSON diff.
+//   - json.go: a strict JSON parser into a tree that keeps key order; the
+//     target's document is parsed against production's tree, so that
+//     what the two share is compared as bytes and not parsed twice.
+//   - jsondiff.go: the structural JSON diff, and the pool of parsing
+//     memory a Differ reuses across comparisons.
 //   - path.go: the path syntax of reports, keys and ignore rules.
 //   - text.go: the line-diff summary (Myers, bounded).
 //   - verdict.go: Judge, the verdict of one candidate result.

@@ -128,3 +128,37 @@ func FuzzPattern(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGuidedParse: parsing the target's document against production's
+// tree gives the comparison that parsing it in full gives. Besides a and
+// b, it compares a with a copy of a that has b[1:] in place of a few of
+// its bytes (at an offset and of a length taken from b), which is often
+// valid JSON when a is.
+func FuzzGuidedParse(f *testing.F) {
+	for _, s := range guideCases {
+		f.Add([]byte(s[0]), []byte(s[1]))
+	}
+	f.Add([]byte(`{"a":{"b":[1,2,{"c":"d"}]},"e":[{"f":1}]}`), []byte("\x1d\x03"+`9`))
+	f.Add([]byte(`{"a":{"b":[1,2,{"c":"d"}]},"e":[{"f":1}]}`), []byte("\x0d\x00"+`,"z":[]`))
+	differs := guideDiffers(f)
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		guidedAgrees(t, differs, a, b)
+		if len(a) > 0 && len(b) > 0 {
+			i := int(b[0]) % len(a)
+			j := min(len(a), i+int(b[len(b)-1])%8)
+			c := append(append(append([]byte{}, a[:i]...), b[1:]...), a[j:]...)
+			guidedAgrees(t, differs, a, c)
+		}
+	})
+}
+
+// FuzzContentType: Content-Type values normalise and parse as with the
+// mime package, whether simpleContentType takes them or not.
+func FuzzContentType(f *testing.F) {
+	for _, v := range contentTypes {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		contentTypeAgrees(t, v)
+	})
+}

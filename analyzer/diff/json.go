@@ -2,10 +2,12 @@ package diff
 
 import (
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // maxJSONDepth bounds the nesting of arrays and objects; a deeper document
@@ -24,115 +26,234 @@ const (
 	jObj
 )
 
+// jtree is one parsed JSON document. Nodes refer to each other by their
+// index in nodes and to their text by offsets, so that a tree holds no
+// pointers but its two strings: building one costs the garbage collector
+// nothing (no write barriers, nothing to scan), and its slices are reused
+// from one document to the next (see jsonScratch).
+type jtree struct {
+	src   string // the document
+	esc   string // the values of the strings that have escapes, one after the other
+	nodes []jnode
+	kids  []int   // the children of each container, one after the other
+	names []jspan // the member names of each object, one after the other
+	root  int
+	// guide is the tree this one was parsed against (see parser.guide),
+	// which its "same" nodes stand for nodes of.
+	guide *jtree
+}
+
 // jnode is one parsed JSON value. Objects keep their members in document
-// order (keys[i] names kids[i]); a repeated key is kept, and the last one
-// wins when comparing, as in encoding/json.
+// order (the i-th name names the i-th child); a repeated name is kept,
+// and the last one wins when comparing, as in encoding/json.
 type jnode struct {
 	kind   jkind
-	str    string // a string's value, or a number's literal
-	keys   []string
-	kids   []*jnode
-	hash   uint64 // see jsonDiffer.hash; valid when hashed
-	hashed bool
+	hashed bool // hash is valid
+	// same marks a value whose source text is that of node first of the
+	// tree's guide, at the same place in the document: it stands for
+	// that node, and has no children of its own (see jtree.resolve).
+	same bool
+	// text is a string's value, a number's literal, or the source text of
+	// an array or object (two containers with the same text hold the same
+	// values, which spares comparing them member by member).
+	text  jspan
+	first int    // a container's children are kids[first:first+n]
+	n     int    // a container's number of children
+	name0 int    // an object's member names are names[name0:name0+n]
+	hash  uint64 // see jsonDiffer.hash
+}
+
+// jspan locates a string in its tree: src[off:end], or, for a string
+// with escapes, esc[^off:end] (off is negative then).
+type jspan struct {
+	off, end int
+}
+
+// esc reports whether s is in the tree's esc.
+func (s jspan) esc() bool { return s.off < 0 }
+
+// len returns the length of the string s locates.
+func (s jspan) len() int {
+	if s.off < 0 {
+		return s.end - ^s.off
+	}
+	return s.end - s.off
+}
+
+func (t *jtree) str(s jspan) string {
+	if s.esc() {
+		return t.esc[^s.off:s.end]
+	}
+	return t.src[s.off:s.end]
+}
+
+// text returns node n's text (see jnode.text).
+func (t *jtree) text(n int) string { return t.str(t.nodes[n].text) }
+
+// kid returns the index of the i-th child of container n.
+func (t *jtree) kid(n, i int) int { return t.kids[t.nodes[n].first+i] }
+
+// name returns the name of the i-th member of object n.
+func (t *jtree) name(n, i int) string { return t.str(t.names[t.nodes[n].name0+i]) }
+
+// len returns the number of children of container n.
+func (t *jtree) len(n int) int { return t.nodes[n].n }
+
+func (t *jtree) reset() {
+	*t = jtree{nodes: t.nodes[:0], kids: t.kids[:0], names: t.names[:0]}
+}
+
+// resolve returns the tree and node that node n of t stands for: itself,
+// or the node of t.guide it has the text of.
+func (t *jtree) resolve(n int) (*jtree, int) {
+	if nd := &t.nodes[n]; nd.same {
+		return t.guide, nd.first
+	}
+	return t, n
 }
 
 // parseJSON parses one JSON document (RFC 8259, strict: no trailing
 // commas, comments or NaN; invalid UTF-8 inside strings is kept as is).
-func parseJSON(data []byte) (*jnode, error) {
-	p := &parser{src: string(data)}
-	p.ws()
-	n, err := p.value(0)
-	if err != nil {
+func parseJSON(data []byte) (*jtree, error) {
+	var p parser
+	t := new(jtree)
+	if err := p.parse(t, data, nil); err != nil {
 		return nil, err
+	}
+	return t, nil
+}
+
+// parser parses documents into jtrees. Strings without escapes, number
+// literals and containers' text are offsets into the source; strings with
+// escapes are decoded into one buffer. A parser can be reused: its stacks
+// and buffer keep their memory.
+//
+// A document can be parsed against a guide, another document's tree (the
+// target's response against production's): a value that has, byte for
+// byte, the source text of the guide's node at the same place (the member
+// of the same name at the same position, or the element at the same
+// index, in containers that are at the same place themselves) is not
+// parsed but becomes a "same" node standing for the guide's, and a member
+// name that is the guide's is not parsed either. Arrays, objects and
+// strings are self-delimiting and a number must not go on past the
+// guide's, so the document reads as if parsed in full (at the same
+// depth, so within maxJSONDepth), at the cost of comparing bytes; when
+// two responses differ in a few values, the target's is mostly not
+// parsed at all. TestGuidedParse and FuzzGuidedParse check that the
+// comparison is the same as with a full parse.
+type parser struct {
+	t     *jtree
+	guide *jtree // or nil
+	src   string
+	pos   int
+	stack []int   // the children of the containers being parsed
+	names []jspan // the member names of the objects being parsed
+	esc   []byte  // the values of strings with escapes, for t.esc
+}
+
+// parse parses data into t, replacing what t held, against guide (a
+// parsed tree, or nil).
+//
+// t.src is data itself, not a copy (a copy of each body was a tenth of a
+// comparison's time): data must not change while t is in use, and no
+// string taken from t may outlive it. Compare only reads the bodies, and
+// everything it returns is built anew (rendered values, paths, keys);
+// putScratch drops t.src before the pool keeps the tree.
+func (p *parser) parse(t *jtree, data []byte, guide *jtree) error {
+	t.reset()
+	t.src, t.guide = unsafe.String(unsafe.SliceData(data), len(data)), guide
+	*p = parser{t: t, guide: guide, src: t.src, stack: p.stack[:0], names: p.names[:0], esc: p.esc[:0]}
+	g := -1
+	if guide != nil {
+		g = guide.root
+	}
+	p.ws()
+	root, err := p.value(0, g)
+	if err != nil {
+		return err
 	}
 	p.ws()
 	if p.pos != len(p.src) {
-		return nil, p.errorf("data after the document")
+		return p.errorf("data after the document")
 	}
-	return n, nil
-}
-
-// parser parses one document. Strings without escapes and number
-// literals are substrings of src, and nodes, child and key slices are
-// carved from arenas, so that a document costs a few allocations.
-type parser struct {
-	src      string
-	pos      int
-	slab     []jnode  // nodes are handed out from here
-	kids     []*jnode // a stack of the children of the containers being parsed
-	keys     []string // likewise for member names
-	kidArena []*jnode // finished containers' children are carved from here
-	keyArena []string // and their member names from here
-	sbuf     []byte   // scratch for strings with escapes
-}
-
-// chunk is the size of a new arena: about one item per 16 bytes of input.
-func (p *parser) chunk(need int) int {
-	return max(need, 16, min(len(p.src)/16, 1024))
-}
-
-func (p *parser) carveKids(from []*jnode) []*jnode {
-	if len(p.kidArena) < len(from) {
-		p.kidArena = make([]*jnode, p.chunk(len(from)))
+	t.root = root
+	if len(p.esc) > 0 {
+		t.esc = string(p.esc)
 	}
-	out := p.kidArena[:len(from):len(from)]
-	p.kidArena = p.kidArena[len(from):]
-	copy(out, from)
-	return out
+	return nil
 }
 
-func (p *parser) carveKeys(from []string) []string {
-	if len(p.keyArena) < len(from) {
-		p.keyArena = make([]string, p.chunk(len(from)))
+// nameIs reports whether the string k, just parsed, is s.
+func (p *parser) nameIs(k jspan, s string) bool {
+	if k.esc() {
+		return string(p.esc[^k.off:k.end]) == s
 	}
-	out := p.keyArena[:len(from):len(from)]
-	p.keyArena = p.keyArena[len(from):]
-	copy(out, from)
-	return out
+	return p.src[k.off:k.end] == s
 }
 
 func (p *parser) errorf(format string, args ...any) error {
 	return fmt.Errorf("json: offset %d: %s", p.pos, fmt.Sprintf(format, args...))
 }
 
-func (p *parser) node(k jkind) *jnode {
-	if len(p.slab) == 0 {
-		p.slab = make([]jnode, p.chunk(1))
-	}
-	nd := &p.slab[0]
-	p.slab = p.slab[1:]
-	nd.kind = k
-	return nd
+// node appends a node of kind k with the given text and returns its
+// index.
+func (p *parser) node(k jkind, text jspan) int {
+	t := p.t
+	t.nodes = append(t.nodes, jnode{})
+	// Set the fields in place: copying a jnode built field by field costs
+	// store-forwarding stalls.
+	n := len(t.nodes) - 1
+	nd := &t.nodes[n]
+	nd.kind, nd.text = k, text
+	return n
 }
 
-func (p *parser) ws() {
-	for p.pos < len(p.src) {
-		switch p.src[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
-			return
+// The parsing functions keep their position in a local variable and
+// store it in p.pos only around calls (and before an error, which
+// reports it): that spares most loads and stores of p.pos.
+
+// skipWS returns the offset of the first byte at or after i in d that is
+// not JSON white space.
+func skipWS(d string, i int) int {
+	if i < len(d) && d[i] > ' ' {
+		return i // no white space: the usual case, inlined
+	}
+	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+func (p *parser) ws() { p.pos = skipWS(p.src, p.pos) }
+
+// value parses the value at p.pos; g is the guide's node at the same
+// place, or -1.
+func (p *parser) value(depth, g int) (int, error) {
+	if g >= 0 {
+		if n, ok := p.sameAsGuide(g); ok {
+			return n, nil
+		}
+		if k := p.guide.nodes[g].kind; p.pos >= len(p.src) || !(k == jObj && p.src[p.pos] == '{' || k == jArr && p.src[p.pos] == '[') {
+			g = -1 // only an object guides an object, and an array an array
 		}
 	}
-}
-
-func (p *parser) value(depth int) (*jnode, error) {
-	if p.pos >= len(p.src) {
-		return nil, p.errorf("unexpected end of input")
+	d, i := p.src, p.pos
+	if i >= len(d) {
+		return 0, p.errorf("unexpected end of input")
 	}
-	switch c := p.src[p.pos]; {
-	case c == '{':
-		return p.object(depth + 1)
-	case c == '[':
-		return p.array(depth + 1)
+	switch c := d[i]; {
 	case c == '"':
-		s, err := p.string()
+		s, end, err := p.string(i)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		n := p.node(jStr)
-		n.str = s
-		return n, nil
+		p.pos = end
+		return p.node(jStr, s), nil
+	case c == '{' || c == '[':
+		if c == '{' {
+			return p.object(depth+1, g)
+		}
+		return p.array(depth+1, g)
 	case c == '-' || c >= '0' && c <= '9':
 		return p.number()
 	default:
@@ -140,110 +261,185 @@ func (p *parser) value(depth int) (*jnode, error) {
 			s string
 			k jkind
 		}{{"null", jNull}, {"true", jTrue}, {"false", jFalse}} {
-			if strings.HasPrefix(p.src[p.pos:], lit.s) {
-				p.pos += len(lit.s)
-				return p.node(lit.k), nil
+			if strings.HasPrefix(d[i:], lit.s) {
+				p.pos = i + len(lit.s)
+				return p.node(lit.k, jspan{off: i, end: p.pos}), nil
 			}
 		}
-		return nil, p.errorf("unexpected %q", c)
+		return 0, p.errorf("unexpected %q", c)
 	}
 }
 
-func (p *parser) object(depth int) (*jnode, error) {
+// sameAsGuide makes a "same" node for guide node g when the value at
+// p.pos has g's source text: arrays, objects and strings are
+// self-delimiting, and a number or literal must not go on (a number
+// "12" in the guide is not the start of "123"). Strings with escapes are
+// left to the parser.
+func (p *parser) sameAsGuide(g int) (int, bool) {
+	gt, d, i := p.guide, p.src, p.pos
+	gn := &gt.nodes[g]
+	var text string
+	switch gn.kind {
+	case jStr:
+		if gn.text.esc() {
+			return 0, false
+		}
+		text = gt.src[gn.text.off-1 : gn.text.end+1] // with its quotes
+	default:
+		text = gt.src[gn.text.off:gn.text.end]
+	}
+	if !strings.HasPrefix(d[i:], text) {
+		return 0, false
+	}
+	end := i + len(text)
+	if k := gn.kind; k != jObj && k != jArr && k != jStr && end < len(d) && numberByte(d[end]) {
+		return 0, false
+	}
+	p.pos = end
+	own := jspan{off: i, end: end}
+	if gn.kind == jStr {
+		own = jspan{off: i + 1, end: end - 1} // a string's text is its value
+	}
+	n := p.node(gn.kind, own)
+	nd := &p.t.nodes[n]
+	nd.same, nd.first = true, g
+	return n, true
+}
+
+// numberByte reports whether c can continue a number.
+func numberByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
+}
+
+// object parses the object at p.pos; g is the guide's object at the same
+// place, or -1.
+func (p *parser) object(depth, g int) (int, error) {
 	if depth > maxJSONDepth {
-		return nil, p.errorf("nested deeper than %d", maxJSONDepth)
+		return 0, p.errorf("nested deeper than %d", maxJSONDepth)
 	}
-	p.pos++ // {
-	base := len(p.kids)
-	p.ws()
-	if p.pos < len(p.src) && p.src[p.pos] == '}' {
-		p.pos++
-		return p.node(jObj), nil
+	d, start := p.src, p.pos
+	base, nbase := len(p.stack), len(p.names)
+	i := skipWS(d, start+1) // after '{'
+	if i < len(d) && d[i] == '}' {
+		p.pos = i + 1
+		return p.node(jObj, jspan{off: start, end: p.pos}), nil
 	}
-	for {
-		p.ws()
-		if p.pos >= len(p.src) || p.src[p.pos] != '"' {
-			return nil, p.errorf("expected a member name")
+	for m := 0; ; m++ {
+		i = skipWS(d, i)
+		if i >= len(d) || d[i] != '"' {
+			p.pos = i
+			return 0, p.errorf("expected a member name")
 		}
-		k, err := p.string()
+		gk := -1 // the guide's member at the same position, if it has the same name
+		var k jspan
+		var end int
+		if g >= 0 && m < p.guide.len(g) {
+			// The guide's name, byte for byte, needs no parsing.
+			if gs := p.guide.names[p.guide.nodes[g].name0+m]; !gs.esc() {
+				name := p.guide.src[gs.off:gs.end]
+				if e := i + 1 + len(name); e < len(d) && d[e] == '"' && d[i+1:e] == name {
+					k, end, gk = jspan{off: i + 1, end: e}, e+1, p.guide.kid(g, m)
+				}
+			}
+		}
+		if gk < 0 {
+			var err error
+			if k, end, err = p.string(i); err != nil {
+				return 0, err
+			}
+			if g >= 0 && m < p.guide.len(g) && p.nameIs(k, p.guide.name(g, m)) {
+				gk = p.guide.kid(g, m)
+			}
+		}
+		i = skipWS(d, end)
+		if i >= len(d) || d[i] != ':' {
+			p.pos = i
+			return 0, p.errorf("expected ':'")
+		}
+		p.pos = skipWS(d, i+1)
+		v, err := p.value(depth, gk)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		p.ws()
-		if p.pos >= len(p.src) || p.src[p.pos] != ':' {
-			return nil, p.errorf("expected ':'")
+		p.names = append(p.names, k)
+		p.stack = append(p.stack, v)
+		i = skipWS(d, p.pos)
+		if i >= len(d) {
+			p.pos = i
+			return 0, p.errorf("unexpected end of input in an object")
 		}
-		p.pos++
-		p.ws()
-		v, err := p.value(depth)
-		if err != nil {
-			return nil, err
-		}
-		p.keys = append(p.keys, k)
-		p.kids = append(p.kids, v)
-		p.ws()
-		if p.pos >= len(p.src) {
-			return nil, p.errorf("unexpected end of input in an object")
-		}
-		if p.src[p.pos] == ',' {
-			p.pos++
+		if d[i] == ',' {
+			i++
 			continue
 		}
-		if p.src[p.pos] != '}' {
-			return nil, p.errorf("expected ',' or '}'")
+		if d[i] != '}' {
+			p.pos = i
+			return 0, p.errorf("expected ',' or '}'")
 		}
-		p.pos++
-		n := p.node(jObj)
-		n.kids = p.carveKids(p.kids[base:])
-		n.keys = p.carveKeys(p.keys[base:])
-		p.kids, p.keys = p.kids[:base], p.keys[:base]
+		p.pos = i + 1
+		t := p.t
+		n := p.node(jObj, jspan{off: start, end: p.pos})
+		nd := &t.nodes[n]
+		nd.first, nd.n, nd.name0 = len(t.kids), len(p.stack)-base, len(t.names)
+		t.kids = append(t.kids, p.stack[base:]...)
+		t.names = append(t.names, p.names[nbase:]...)
+		p.stack, p.names = p.stack[:base], p.names[:nbase]
 		return n, nil
 	}
 }
 
-func (p *parser) array(depth int) (*jnode, error) {
+// array parses the array at p.pos; g is the guide's array at the same
+// place, or -1.
+func (p *parser) array(depth, g int) (int, error) {
 	if depth > maxJSONDepth {
-		return nil, p.errorf("nested deeper than %d", maxJSONDepth)
+		return 0, p.errorf("nested deeper than %d", maxJSONDepth)
 	}
-	p.pos++ // [
-	base := len(p.kids)
-	p.ws()
-	if p.pos < len(p.src) && p.src[p.pos] == ']' {
-		p.pos++
-		return p.node(jArr), nil
+	d, start := p.src, p.pos
+	base := len(p.stack)
+	i := skipWS(d, start+1) // after '['
+	if i < len(d) && d[i] == ']' {
+		p.pos = i + 1
+		return p.node(jArr, jspan{off: start, end: p.pos}), nil
 	}
-	for {
-		p.ws()
-		v, err := p.value(depth)
+	for e := 0; ; e++ {
+		p.pos = skipWS(d, i)
+		ge := -1
+		if g >= 0 && e < p.guide.len(g) {
+			ge = p.guide.kid(g, e)
+		}
+		v, err := p.value(depth, ge)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		p.kids = append(p.kids, v)
-		// Keep keys aligned with kids so that objects can slice both.
-		p.keys = append(p.keys, "")
-		p.ws()
-		if p.pos >= len(p.src) {
-			return nil, p.errorf("unexpected end of input in an array")
+		p.stack = append(p.stack, v)
+		i = skipWS(d, p.pos)
+		if i >= len(d) {
+			p.pos = i
+			return 0, p.errorf("unexpected end of input in an array")
 		}
-		if p.src[p.pos] == ',' {
-			p.pos++
+		if d[i] == ',' {
+			i++
 			continue
 		}
-		if p.src[p.pos] != ']' {
-			return nil, p.errorf("expected ',' or ']'")
+		if d[i] != ']' {
+			p.pos = i
+			return 0, p.errorf("expected ',' or ']'")
 		}
-		p.pos++
-		n := p.node(jArr)
-		n.kids = p.carveKids(p.kids[base:])
-		p.kids, p.keys = p.kids[:base], p.keys[:base]
+		p.pos = i + 1
+		t := p.t
+		n := p.node(jArr, jspan{off: start, end: p.pos})
+		nd := &t.nodes[n]
+		nd.first, nd.n = len(t.kids), len(p.stack)-base
+		t.kids = append(t.kids, p.stack[base:]...)
+		p.stack = p.stack[:base]
 		return n, nil
 	}
 }
 
-func (p *parser) number() (*jnode, error) {
-	start := p.pos
+func (p *parser) number() (int, error) {
 	d := p.src
-	i := p.pos
+	start := p.pos
+	i := start
 	if d[i] == '-' {
 		i++
 	}
@@ -256,7 +452,7 @@ func (p *parser) number() (*jnode, error) {
 		}
 	default:
 		p.pos = i
-		return nil, p.errorf("bad number")
+		return 0, p.errorf("bad number")
 	}
 	if i < len(d) && d[i] == '.' {
 		i++
@@ -266,7 +462,7 @@ func (p *parser) number() (*jnode, error) {
 		}
 		if i == j {
 			p.pos = i
-			return nil, p.errorf("bad number: no digits after '.'")
+			return 0, p.errorf("bad number: no digits after '.'")
 		}
 	}
 	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
@@ -280,42 +476,69 @@ func (p *parser) number() (*jnode, error) {
 		}
 		if i == j {
 			p.pos = i
-			return nil, p.errorf("bad number: no digits in the exponent")
+			return 0, p.errorf("bad number: no digits in the exponent")
 		}
 	}
 	p.pos = i
-	n := p.node(jNum)
-	n.str = d[start:i]
-	return n, nil
+	return p.node(jNum, jspan{off: start, end: i}), nil
 }
 
-// string parses a JSON string at p.pos (which is '"').
-func (p *parser) string() (string, error) {
+// plain holds the bytes that stand for themselves inside a JSON string:
+// all but '"', '\\' and control characters.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// Finding the end of a string 8 bytes at a time: for a word x,
+// (x-ones*n)&^x&highs has the high bit set in each byte below n, and
+// perhaps in bytes after such a byte but never before, so its lowest set
+// bit marks the first one; with q = x^(ones*c), (q-ones)&^q&highs does the
+// same for the bytes that are c.
+const ones, highs = 0x0101010101010101, 0x8080808080808080
+
+// string parses the JSON string at start (a '"') and returns where its
+// value is and the offset past its closing quote.
+func (p *parser) string(start int) (jspan, int, error) {
 	d := p.src
-	i := p.pos + 1
-	start := i
-	for i < len(d) && d[i] != '"' && d[i] != '\\' && d[i] >= 0x20 {
-		i++
+	i := start + 1
+	for {
+		if i+8 > len(d) {
+			for i < len(d) && plain[d[i]] {
+				i++
+			}
+			break
+		}
+		w := d[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		q, b := x^(ones*'"'), x^(ones*'\\')
+		if m := ((q-ones)&^q | (b-ones)&^b | (x-ones*0x20)&^x) & highs; m != 0 {
+			i += bits.TrailingZeros64(m) / 8 // the first quote, backslash or control character
+			break
+		}
+		i += 8
 	}
 	if i < len(d) && d[i] == '"' {
-		p.pos = i + 1
-		return d[start:i], nil
+		return jspan{off: start + 1, end: i}, i + 1, nil
 	}
-	b := append(p.sbuf[:0], d[start:i]...)
+	off := len(p.esc)
+	b := append(p.esc, d[start+1:i]...)
 	for {
 		if i >= len(d) {
 			p.pos = i
-			return "", p.errorf("unterminated string")
+			return jspan{}, 0, p.errorf("unterminated string")
 		}
 		c := d[i]
 		switch {
 		case c == '"':
-			p.pos = i + 1
-			p.sbuf = b
-			return string(b), nil
+			p.esc = b
+			return jspan{off: ^off, end: len(b)}, i + 1, nil
 		case c < 0x20:
 			p.pos = i
-			return "", p.errorf("control character in a string")
+			return jspan{}, 0, p.errorf("control character in a string")
 		case c != '\\':
 			b = append(b, c)
 			i++
@@ -323,7 +546,7 @@ func (p *parser) string() (string, error) {
 		}
 		if i+1 >= len(d) {
 			p.pos = i
-			return "", p.errorf("unterminated escape")
+			return jspan{}, 0, p.errorf("unterminated escape")
 		}
 		switch e := d[i+1]; e {
 		case '"', '\\', '/':
@@ -342,7 +565,7 @@ func (p *parser) string() (string, error) {
 			r, ok := hex4(d, i+2)
 			if !ok {
 				p.pos = i
-				return "", p.errorf("bad \\u escape")
+				return jspan{}, 0, p.errorf("bad \\u escape")
 			}
 			i += 6
 			if utf16.IsSurrogate(r) {
@@ -359,7 +582,7 @@ func (p *parser) string() (string, error) {
 			continue
 		default:
 			p.pos = i
-			return "", p.errorf("bad escape \\%c", e)
+			return jspan{}, 0, p.errorf("bad escape \\%c", e)
 		}
 		i += 2
 	}
@@ -376,17 +599,18 @@ func hex4(d string, i int) (rune, bool) {
 	return rune(v), true
 }
 
-// lookup returns the index of the last member named k, or -1. idx, when
-// not nil, maps names to their last index.
-func (n *jnode) lookup(k string, idx map[string]int) int {
+// lookup returns the index of the last member of object n named k, or -1.
+// idx, when not nil, maps names to their last index.
+func (t *jtree) lookup(n int, k string, idx map[string]int) int {
 	if idx != nil {
 		if i, ok := idx[k]; ok {
 			return i
 		}
 		return -1
 	}
-	for i := len(n.keys) - 1; i >= 0; i-- {
-		if n.keys[i] == k {
+	names := t.names[t.nodes[n].name0 : t.nodes[n].name0+t.nodes[n].n]
+	for i := len(names) - 1; i >= 0; i-- {
+		if names[i].len() == len(k) && t.str(names[i]) == k {
 			return i
 		}
 	}
@@ -395,13 +619,13 @@ func (n *jnode) lookup(k string, idx map[string]int) int {
 
 // lastIndex returns a name → last index map for large objects, nil for
 // small ones (lookup scans them).
-func (n *jnode) lastIndex() map[string]int {
-	if len(n.keys) <= 16 {
+func (t *jtree) lastIndex(n int) map[string]int {
+	if t.len(n) <= 16 {
 		return nil
 	}
-	m := make(map[string]int, len(n.keys))
-	for i, k := range n.keys {
-		m[k] = i
+	m := make(map[string]int, t.len(n))
+	for i := range t.len(n) {
+		m[t.name(n, i)] = i
 	}
 	return m
 }

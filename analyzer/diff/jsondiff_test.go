@@ -193,3 +193,113 @@ func TestNumEqual(t *testing.T) {
 		}
 	}
 }
+
+// diffBodies compares two JSON bodies as compareBody does, parsing the
+// target's against production's tree (guided) or in full.
+// same counts the target's containers that stand for production's.
+func diffBodies(d *Differ, a, b []byte, guided bool) (diffs []Diff, more int, keys []string, same int, err error) {
+	s := new(jsonScratch)
+	if err := s.p.parse(&s.ta, a, nil); err != nil {
+		return nil, 0, nil, 0, err
+	}
+	var guide *jtree
+	if guided {
+		guide = &s.ta
+	}
+	if err := s.p.parse(&s.tb, b, guide); err != nil {
+		return nil, 0, nil, 0, err
+	}
+	for _, n := range s.tb.nodes {
+		if n.same && (n.kind == jObj || n.kind == jArr) {
+			same++
+		}
+	}
+	w := d.diffJSON(s)
+	return w.diffs, w.more, w.keys, same, nil
+}
+
+// guidedAgrees checks that parsing b against a's tree changes nothing in
+// the comparison of a and b, under each of the differs.
+func guidedAgrees(t *testing.T, differs []*Differ, a, b []byte) {
+	t.Helper()
+	if _, err := parseJSON(b); err != nil {
+		return
+	}
+	for _, d := range differs {
+		d1, m1, k1, _, err1 := diffBodies(d, a, b, false)
+		d2, m2, k2, _, err2 := diffBodies(d, a, b, true)
+		if (err1 == nil) != (err2 == nil) || !slices.Equal(d1, d2) || m1 != m2 || !slices.Equal(k1, k2) {
+			t.Fatalf("%q vs %q (%+v):\nin full: %q %d %q %v\nguided:  %q %d %q %v", a, b, d.Config(), d1, m1, k1, err1, d2, m2, k2, err2)
+		}
+	}
+}
+
+// guideCases are pairs of documents for TestGuidedParse and its fuzzer:
+// same containers in different places, repeated names, escaped names,
+// kinds that change, arrays that grow.
+var guideCases = [][2]string{
+	{`{"a":{"x":1},"b":[1,2]}`, `{"a":{"x":1},"b":[1,2,3]}`},
+	{`{"a":{"x":1},"b":{"x":1}}`, `{"b":{"x":1},"a":{"x":1}}`},
+	{`{"a":{"x":1},"a":{"y":2}}`, `{"a":{"x":1},"a":{"z":3}}`},
+	{`{"a":[1],"a":[2]}`, `{"a":[2],"a":[2]}`},
+	{`{"a\u0062":{"x":1},"c":[[1],[2]]}`, `{"ab":{"x":1},"c":[[1],[3]]}`},
+	{`{"a\u0062":1,"c":"\n"}`, `{"c":"\n","ab":1}`},
+	{`{"a":[{"k":1}],"b":{}}`, `{"a":{"0":{"k":1}},"b":[]}`},
+	{`[[1,2],[3],{"a":[]}]`, `[[1,2],[3,4],{"a":[]},[5]]`},
+	{`[{"id":1,"t":[1,2]},{"id":2,"t":[3]}]`, `[{"id":2,"t":[3]},{"id":1,"t":[2,1]}]`},
+	{`{"u":["x","y"],"x":{"q":1}}`, `{"u":["y","x"],"x":{"q":2}}`},
+	{`{"v":[[1,2],[3]],"x":[1]}`, `{"v":[[3],[1,2]],"x":[1]}`},
+	{`{"a": {"x" : 1}}`, `{"a":{"x":1}}`},
+	{`[1e2,{"s":"é"}]`, `[100,{"s":"\u00e9"}]`},
+	{`{"a":[]}`, `{"a":[] }`},
+}
+
+func guideDiffers(t testing.TB) []*Differ {
+	return []*Differ{
+		newDiffer(t, Config{}),
+		newDiffer(t, Config{UnorderedArrays: true, IgnorePaths: []string{"$..x", "$.a[1]"}, MaxDiffs: 3, MaxKeys: 4}),
+		newDiffer(t, Config{UnorderedPaths: []string{"$.u", "$..v[*]", "$[*].t"}, NoDefaultMasks: true}),
+	}
+}
+
+// TestGuidedParse: parsing the target's document against production's
+// tree (parser.guide) gives the same comparison as parsing it in full,
+// and does skip what the two share.
+func TestGuidedParse(t *testing.T) {
+	differs := guideDiffers(t)
+	prod, cand := benchPair()
+	api, masked, diffs := apiPair()
+	pairs := append([][2]string{{prod, cand}, {api, masked}, {api, diffs}, {diffs, api}}, guideCases...)
+	deep := strings.Repeat("[", maxJSONDepth) + strings.Repeat("]", maxJSONDepth)
+	pairs = append(pairs, [2]string{deep, deep}, [2]string{deep, "[" + deep + "]"})
+	for _, p := range pairs {
+		guidedAgrees(t, differs, []byte(p[0]), []byte(p[1]))
+		guidedAgrees(t, differs, []byte(p[1]), []byte(p[0]))
+	}
+	// Shared, not parsed: customer, pagination, 7 of the 10 orders, and
+	// the shipping and tags of the other 3.
+	_, _, keys, same, err := diffBodies(newDiffer(t, Config{}), []byte(api), []byte(diffs), true)
+	if err != nil || len(keys) != 3 || same != 2+7+3*2 {
+		t.Errorf("keys %q, %d shared containers, %v", keys, same, err)
+	}
+}
+
+// Member names with escapes are found by their value, whatever the order
+// of the members.
+func TestJSONEscapedNames(t *testing.T) {
+	d := newDiffer(t, Config{})
+	for _, tc := range [][2]string{
+		{`{"a\u0062":1,"c":2}`, `{"c":2,"ab":1}`},
+		{`{"c":2,"ab":1}`, `{"a\u0062":1,"c":2}`},
+		{`{"\u0061":[1],"\"":2,"x":3}`, `{"x":3,"\u0022":2,"a":[1]}`},
+		{`{"a\u0062":1,"a\u0062":2}`, `{"ab":2}`},
+	} {
+		if r := d.Compare(jsonResp(tc[0]), jsonResp(tc[1])); !r.Equal() {
+			t.Errorf("%s vs %s: %q", tc[0], tc[1], r.Keys)
+		}
+	}
+	r := d.Compare(jsonResp(`{"a\u0062":1,"c":2}`), jsonResp(`{"c":2,"ab":3}`))
+	if want := []Diff{{"$.ab", DiffChanged, "1", "3"}}; !slices.Equal(r.Body.Diffs, want) {
+		t.Errorf("got %q, want %q", r.Body.Diffs, want)
+	}
+}
