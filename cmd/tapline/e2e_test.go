@@ -229,8 +229,13 @@ func endToEnd(t *testing.T, bin, esURL, exchanges, results, group string) {
 	}
 }
 
+// esCount refreshes index (what was indexed is not searchable until a
+// refresh) and counts its documents; 0 if it does not exist yet.
 func esCount(t *testing.T, esURL, index string) int {
 	t.Helper()
+	if resp, err := http.Post(esURL+"/"+index+"/_refresh", "application/json", nil); err == nil {
+		resp.Body.Close()
+	}
 	resp, err := http.Get(esURL + "/" + index + "/_count")
 	if err != nil {
 		t.Fatal(err)

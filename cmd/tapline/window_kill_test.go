@@ -115,12 +115,6 @@ func TestWindowReplayKilled(t *testing.T) {
 	}
 	an.stop(t)
 	sum := an.log.String()
-	// Indexed is not yet searchable: make it so before counting.
-	if resp, err := http.Post(esURL+"/"+dataStream+"/_refresh", "application/json", nil); err != nil {
-		t.Fatal(err)
-	} else {
-		resp.Body.Close()
-	}
 	if got := esCount(t, esURL, dataStream); got != n {
 		t.Fatalf("%d pair documents, want exactly %d (one per exchange and target)", got, n)
 	}
