@@ -36,6 +36,7 @@ var (
 	descDrops       = prometheus.NewDesc("tapline_recorder_drops_total", "What did not become an exchange, by reason (see the README).", []string{"reason"}, nil)
 	descPublished   = prometheus.NewDesc("tapline_publish_records_total", "Records given to the output (Kafka or JSON lines), by outcome.", []string{"outcome"}, nil)
 	descQueued      = prometheus.NewDesc("tapline_publish_queue_records", "Records waiting in the output queue.", nil, nil)
+	descRetries     = prometheus.NewDesc("tapline_publish_retries_total", "Failed attempts to publish a queued batch that were retried (Kafka unreachable or moving leaders).", nil, nil)
 )
 
 func (c recorderCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -62,6 +63,7 @@ func (c recorderCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descPublished, p.Failed, "failed")
 	counter(descPublished, p.Dropped, "dropped")
 	ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(p.Queued))
+	counter(descRetries, p.Retries)
 }
 
 // serveMetrics serves /metrics for the collectors on addr until ctx is

@@ -22,7 +22,9 @@ func recordCommand() *cli.Command {
 			"Captures from an interface (--iface, needs root or CAP_NET_RAW) or reads pcap/pcapng files\n" +
 			"in order (--pcap), reassembles TCP, parses HTTP/1.x, pairs each request with its response\n" +
 			"and publishes one Exchange (schema v1) per pair, keyed by session. A live capture never\n" +
-			"waits for Kafka: when the queue is full, exchanges are dropped and counted (queue_full).",
+			"waits for Kafka: exchanges wait in a bounded queue (--queue-size, --queue-bytes) while Kafka is\n" +
+			"slow or down and are published when it is back; when the queue is full, exchanges are dropped\n" +
+			"and counted (queue_full).",
 		Flags: envFlags("record", append(append(fileRetentionFlags(), captureRuleFlags("record")...), []cli.Flag{
 			&cli.StringFlag{Name: "iface", Usage: "capture live on this network interface (e.g. eth0, lo); runs until interrupted"},
 			&cli.IntSliceFlag{Name: "port", Usage: "live capture: TCP port of the HTTP server to record; repeat for several"},
@@ -40,6 +42,8 @@ func recordCommand() *cli.Command {
 			&cli.BoolFlag{Name: "drop-unanswered", Usage: "drop (and count) requests that never got a response instead of emitting them"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on this address at /metrics, e.g. :9464 (default: off)"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "at the end, how long to wait for Kafka to take what is still queued"},
+			&cli.IntFlag{Name: "queue-size", Value: 10000, Usage: "kafka:// output: exchanges held while Kafka is slow or down; beyond this they are dropped (queue_full)"},
+			&cli.Int64Flag{Name: "queue-bytes", Value: 64 << 20, Usage: "kafka:// output: bytes held in that queue at most"},
 		}...)),
 		Action: func(c *cli.Context) error {
 			tuneGC()
@@ -89,7 +93,7 @@ func recordCommand() *cli.Command {
 			defer cancel()
 			closeErr := out.Close(drainCtx)
 			ps := out.Stats()
-			slog.Info("published", "to", c.String("to"), "published", ps.Published, "failed", ps.Failed, "dropped", ps.Dropped)
+			slog.Info("published", "to", c.String("to"), "published", ps.Published, "failed", ps.Failed, "dropped", ps.Dropped, "retries", ps.Retries)
 			switch {
 			case runErr != nil:
 				return runErr

@@ -56,7 +56,10 @@ func outputFor(c *cli.Context, flag string) (output, error) {
 		}
 		return fileOutput{w}, nil
 	}
-	return kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: ep.Brokers, Topic: ep.Topic})
+	// Only record defines the queue flags; elsewhere they read as zero,
+	// the defaults.
+	return kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: ep.Brokers, Topic: ep.Topic,
+		QueueSize: c.Int("queue-size"), QueueBytes: c.Int64("queue-bytes")})
 }
 
 // fileRetentionFlags bound a file:// log written by the command: the

@@ -207,6 +207,37 @@ func TestDeadBrokerAccounting(t *testing.T) {
 	}
 }
 
+// TestQueueBytesBound: the queue behind Enqueue holds at most QueueBytes;
+// while the broker is unreachable the publisher keeps the batch it holds
+// (it retries until Close gives up), so exactly what fits is accepted.
+func TestQueueBytesBound(t *testing.T) {
+	p, err := NewProducer(ProducerConfig{
+		Brokers: []string{"127.0.0.1:1"}, Topic: "nowhere",
+		QueueSize: 1000, QueueBytes: 1000, MaxAttempts: 1, WriteTimeout: 100 * time.Millisecond,
+		Logger: discardLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := 0
+	for range 100 {
+		if p.Enqueue(stream.Record{Value: make([]byte, 100)}) {
+			accepted++
+		}
+	}
+	if st := p.Stats(); accepted != 10 || st.Dropped != 90 {
+		t.Fatalf("accepted %d, stats %+v: want 10 accepted (1000 bytes) and 90 dropped", accepted, st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := p.Close(ctx); err == nil {
+		t.Error("Close returned nil with records it could not publish")
+	}
+	if st := p.Stats(); st.Failed != 10 || st.Published != 0 {
+		t.Fatalf("after Close: %+v, want the 10 queued records failed", st)
+	}
+}
+
 func TestProducerConfigErrors(t *testing.T) {
 	cases := []ProducerConfig{
 		{Topic: "t"},

@@ -54,6 +54,18 @@ type ProducerConfig struct {
 	// When it is full Enqueue refuses the record and the caller counts the
 	// drop. Default 10000.
 	QueueSize int
+	// QueueBytes bounds the bytes (keys and values) held by the queue
+	// behind Enqueue, including the batch being published; a record that
+	// does not fit is refused like one that finds the queue full. Default
+	// 64 MiB.
+	QueueBytes int64
+	// RetryBackoffMax caps the wait between attempts of the queue
+	// publisher, which keeps retrying a batch that failed for a transient
+	// reason (broker unreachable, leader moving) until it is published or
+	// Close gives up: during a Kafka outage the queue fills, and what does
+	// not fit is dropped and counted, but nothing queued is given up early.
+	// Default 5s.
+	RetryBackoffMax time.Duration
 	// Logger receives publish errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -83,6 +95,12 @@ func (c *ProducerConfig) setDefaults() error {
 	if c.QueueSize <= 0 {
 		c.QueueSize = 10000
 	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 64 << 20
+	}
+	if c.RetryBackoffMax <= 0 {
+		c.RetryBackoffMax = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -94,9 +112,14 @@ func (c *ProducerConfig) setDefaults() error {
 // Published, Failed or Dropped, or is still Queued.
 type ProducerStats struct {
 	Published uint64 // acknowledged by all in-sync replicas
-	Failed    uint64 // given up after MaxAttempts (or at Close)
-	Dropped   uint64 // refused by Enqueue because the queue was full
-	Queued    int    // in the Enqueue queue right now
+	// Failed: Publish gave up after MaxAttempts; the queue publisher met a
+	// permanent error (e.g. a record too large) or Close gave up on it.
+	Failed  uint64
+	Dropped uint64 // refused by Enqueue because the queue was full (QueueSize or QueueBytes)
+	Queued  int    // in the Enqueue queue right now
+	// Retries counts failed attempts of the queue publisher that it
+	// retried (each one a batch, after a backoff).
+	Retries uint64
 }
 
 // Producer publishes records to one topic. Records with the same key go to
@@ -109,7 +132,8 @@ type Producer struct {
 	w         *kafka.Writer
 	queue     chan stream.Record
 
-	published, failed, dropped atomic.Uint64
+	published, failed, dropped, retries atomic.Uint64
+	queuedBytes                         atomic.Int64 // bytes of the records in queue or in the batch being published
 
 	closeOnce sync.Once
 	cancel    context.CancelFunc // stops the queue publisher's in-flight write
@@ -210,23 +234,34 @@ func (p *Producer) account(n int, err error) {
 // returns false, and counts the record as dropped, when the queue is full:
 // the capture path must never wait for Kafka.
 func (p *Producer) Enqueue(rec stream.Record) bool {
+	n := recordBytes(rec)
+	if p.queuedBytes.Add(n) > p.cfg.QueueBytes {
+		p.queuedBytes.Add(-n)
+		p.dropped.Add(1)
+		return false
+	}
 	select {
 	case p.queue <- rec:
 		return true
 	default:
+		p.queuedBytes.Add(-n)
 		p.dropped.Add(1)
 		return false
 	}
 }
 
+func recordBytes(r stream.Record) int64 { return int64(len(r.Key) + len(r.Value)) }
+
 // EnqueueWait hands rec to the background publisher, waiting for room in
 // the queue until ctx is done. Use it where waiting is harmless (reading a
 // capture file); the record is not taken when it returns an error.
 func (p *Producer) EnqueueWait(ctx context.Context, rec stream.Record) error {
+	p.queuedBytes.Add(recordBytes(rec)) // may overshoot QueueBytes: waiting is bounded by QueueSize
 	select {
 	case p.queue <- rec:
 		return nil
 	case <-ctx.Done():
+		p.queuedBytes.Add(-recordBytes(rec))
 		return fmt.Errorf("queueing a record for %s: %w", p.cfg.Topic, ctx.Err())
 	}
 }
@@ -249,10 +284,96 @@ func (p *Producer) drainQueue(ctx context.Context) {
 				break fill
 			}
 		}
-		if err := p.Publish(ctx, batch...); err != nil {
-			p.cfg.Logger.Error("publishing queued records", "topic", p.cfg.Topic, "records", len(batch), "err", err)
+		p.publishQueued(ctx, batch)
+		var n int64
+		for _, r := range batch {
+			n += recordBytes(r)
+		}
+		p.queuedBytes.Add(-n)
+	}
+}
+
+// publishQueued publishes batch, retrying what failed for a transient
+// reason with backoff until it is published or ctx ends (Close gave up).
+// Every record ends as published or failed.
+func (p *Producer) publishQueued(ctx context.Context, batch []stream.Record) {
+	msgs := make([]kafka.Message, len(batch))
+	for i, r := range batch {
+		msgs[i] = toMessage(r)
+	}
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := p.w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			p.published.Add(uint64(len(msgs)))
+			return
+		}
+		retry := msgs[:0:0]
+		var werrs kafka.WriteErrors
+		switch {
+		case ctx.Err() != nil:
+			p.failed.Add(uint64(len(msgs)))
+			p.cfg.Logger.Error("giving up on queued records", "topic", p.cfg.Topic, "records", len(msgs), "err", err)
+			return
+		case errors.As(err, &werrs) && len(werrs) == len(msgs):
+			for i, werr := range werrs {
+				switch {
+				case werr == nil:
+					p.published.Add(1)
+				case transient(werr):
+					retry = append(retry, msgs[i])
+				default:
+					p.failed.Add(1)
+					p.cfg.Logger.Error("record not published", "topic", p.cfg.Topic, "err", werr)
+				}
+			}
+		case transient(err):
+			retry = msgs
+		default:
+			p.failed.Add(uint64(len(msgs)))
+			p.cfg.Logger.Error("records not published", "topic", p.cfg.Topic, "records", len(msgs), "err", err)
+		}
+		if len(retry) == 0 {
+			return
+		}
+		msgs = retry
+		p.retries.Add(1)
+		// The first failures of an outage, then one line a minute or so.
+		if attempt <= 3 || attempt%12 == 0 {
+			p.cfg.Logger.Warn("Kafka does not take queued records; holding them and retrying", "topic", p.cfg.Topic,
+				"records", len(msgs), "queued", len(p.queue), "attempt", attempt, "retry_in", backoff, "err", firstError(err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, p.cfg.RetryBackoffMax)
+	}
+}
+
+// firstError returns the first error of a kafka.WriteErrors (they are
+// mostly the same one, once per record), or err.
+func firstError(err error) error {
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) {
+		for _, e := range werrs {
+			if e != nil {
+				return fmt.Errorf("%w (and %d more records)", e, werrs.Count()-1)
+			}
 		}
 	}
+	return err
+}
+
+// transient reports whether a failed write may succeed later: every
+// failure but an error Kafka calls permanent or a record too large.
+func transient(err error) bool {
+	var kerr kafka.Error
+	if errors.As(err, &kerr) {
+		return kerr.Temporary()
+	}
+	var tooLarge kafka.MessageTooLargeError
+	return !errors.As(err, &tooLarge)
 }
 
 // Close publishes what is still queued, waiting at most until ctx is done
@@ -285,6 +406,7 @@ func (p *Producer) Stats() ProducerStats {
 		Failed:    p.failed.Load(),
 		Dropped:   p.dropped.Load(),
 		Queued:    len(p.queue),
+		Retries:   p.retries.Load(),
 	}
 }
 
