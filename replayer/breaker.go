@@ -5,11 +5,16 @@ import (
 	"time"
 )
 
-// breaker pauses a target that failed (no response: refused, reset, timed
-// out) Threshold times in a row. While it is open, requests to the target
-// are not sent; their outcome records that the target is paused. After
-// Pause, one request is let through as a probe: a response closes the
-// breaker, a failure opens it again. Safe for concurrent use.
+// breaker pauses a target that failed Threshold times in a row. The
+// caller says what a failure is; the replayer counts no response (refused,
+// reset, timed out) and a 5xx answer: a staging that answers 5xx to
+// everything is down or overloaded, and pausing it spares it, while a
+// success resets the count, so one failing route among healthy traffic
+// rarely opens the breaker. (The 5xx answers that were sent are recorded as
+// answers, not as errors.) While it is open, requests to the target are
+// not sent; their outcome records that the target is paused. After Pause,
+// one request is let through as a probe: a success closes the breaker, a
+// failure opens it again. Safe for concurrent use.
 type breaker struct {
 	threshold int
 	pause     time.Duration

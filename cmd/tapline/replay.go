@@ -85,13 +85,8 @@ func replayCommand() *cli.Command {
 				return err
 			}
 			defer results.Close(context.Background())
-			cfg := replayer.Config{
-				Source: src, Results: results, Targets: targets,
-				AllowMethods: c.StringSlice("allow-method"),
-				Rate:         c.Float64("rate"), MaxGap: c.Duration("max-gap"),
-				Workers: c.Int("workers"), Timeout: c.Duration("timeout"), BodyCap: c.Int("body-cap"),
-				AllowProductionTarget: c.Bool("allow-production-target"),
-			}
+			cfg := replayConfig(c)
+			cfg.Source, cfg.Results, cfg.Targets = src, results, targets
 			if c.String("dlq") != "" {
 				dlq, err := outputFor(c, "dlq")
 				if err != nil {
@@ -114,11 +109,7 @@ func replayCommand() *cli.Command {
 				defer mw.Close()
 				cfg.Middleware = mw
 			}
-			if c.String("since") != "" {
-				cfg.Speed = c.Float64("speed") // pacing is for windows: live traffic is paced by its arrival
-			}
 			cfg.Name, _ = os.Hostname()
-			cfg.StatsInterval = c.Duration("stats-interval")
 			metrics := newReplayMetrics()
 			cfg.OnOutcome = metrics.observe
 			cfg.Total, metrics.lag = src.total, src.lag
@@ -135,6 +126,26 @@ func replayCommand() *cli.Command {
 			return r.Run(c.Context)
 		},
 	}
+}
+
+// replayConfig maps the replay flags that are plain replayer settings
+// onto a Config; the caller adds the source, the outputs, the targets and
+// what needs compiling (filters, rewrites, middleware).
+func replayConfig(c *cli.Context) replayer.Config {
+	cfg := replayer.Config{
+		AllowMethods: c.StringSlice("allow-method"),
+		Rate:         c.Float64("rate"), MaxGap: c.Duration("max-gap"),
+		Workers: c.Int("workers"), SessionParallel: c.Bool("session-parallel"),
+		Timeout: c.Duration("timeout"), ConnectTimeout: c.Duration("connect-timeout"), BodyCap: c.Int("body-cap"),
+		BreakerThreshold: c.Int("breaker-threshold"), BreakerPause: c.Duration("breaker-pause"),
+		CAFile: c.String("ca-file"), InsecureSkipVerify: c.Bool("insecure-skip-verify"),
+		AllowProductionTarget: c.Bool("allow-production-target"),
+		StatsInterval:         c.Duration("stats-interval"),
+	}
+	if c.String("since") != "" {
+		cfg.Speed = c.Float64("speed") // pacing is for windows: live traffic is paced by its arrival
+	}
+	return cfg
 }
 
 // replaySource is a time window when --since is given, else a consumer
