@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tapline/tapline/internal/stream"
@@ -64,6 +65,11 @@ type Config struct {
 	// Comparer builds the pair documents. Default: NewComparer with the
 	// zero CompareConfig.
 	Comparer *Comparer
+	// Concurrency is how many batches are indexed at once, while the next
+	// one is fetched and compared; batches are still committed in fetch
+	// order. Default 2 (one bulk request in flight on the node while the
+	// next is built and sent, see BENCHMARKS.md).
+	Concurrency int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -84,6 +90,9 @@ func New(cfg Config) (*Analyzer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 2
+	}
 	if cfg.Comparer == nil {
 		c, err := NewComparer(CompareConfig{})
 		if err != nil {
@@ -94,23 +103,78 @@ func New(cfg Config) (*Analyzer, error) {
 	return &Analyzer{cfg: cfg, log: cfg.Logger}, nil
 }
 
-// Run analyzes until ctx is done, then returns nil after the batch in hand
-// is indexed and committed. It returns an error if a batch cannot be made
-// durable (DLQ publish or commit failure); that batch is redelivered after
-// a restart.
+// Run analyzes until ctx is done (or a finite source is exhausted), then
+// returns nil; batches not yet indexed and committed then are delivered
+// again after a restart. It returns an error if a batch cannot be made
+// durable (DLQ publish or commit failure); that batch and the ones after
+// it are not committed.
+//
+// Three stages: one goroutine fetches, decodes and compares batches (the
+// Comparer is used by it alone); Concurrency goroutines index them; Run's
+// own goroutine waits for each batch in fetch order, sends its dead
+// letters to the DLQ and commits it. At most about 2×Concurrency+1
+// batches are in the analyzer.
 func (a *Analyzer) Run(ctx context.Context) error {
-	defer func() {
-		s := a.Stats()
-		a.log.Info("analyzer summary", "fetched", s.Fetched, "indexed", s.Indexed, "duplicates", s.Duplicates,
-			"failed", s.Failed, "undecodable", s.Undecodable)
-		for _, r := range a.cfg.Comparer.Noise().Routes {
-			keys := make([]string, len(r.Keys))
-			for i, k := range r.Keys {
-				keys[i] = fmt.Sprintf("%s (%.0f%%)", k.Key, 100*k.Share)
+	defer a.logSummary()
+	ictx, stop := context.WithCancel(ctx)
+	defer stop()
+	work := make(chan *job, a.cfg.Concurrency)    // to the indexers
+	ordered := make(chan *job, a.cfg.Concurrency) // to the committer, in fetch order
+	var indexers sync.WaitGroup
+	for range a.cfg.Concurrency {
+		indexers.Add(1)
+		go func() {
+			defer indexers.Done()
+			for j := range work {
+				if len(j.docs) > 0 {
+					j.outcomes, j.err = a.cfg.Indexer.Index(ictx, j.docs)
+				}
+				close(j.done)
 			}
-			a.log.Info("learned noise", "route", r.Route, "baseline_comparisons", r.Samples, "noisy", strings.Join(keys, ", "))
-		}
+		}()
+	}
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(work)
+		defer close(ordered)
+		fetchErr <- a.fetch(ictx, work, ordered)
 	}()
+
+	var runErr error
+	for j := range ordered {
+		<-j.done
+		if runErr != nil || ictx.Err() != nil {
+			continue // stopping: later batches must not be committed before this one
+		}
+		if err := a.finish(ictx, j); err != nil {
+			if ctx.Err() == nil {
+				runErr = err
+			}
+			stop()
+		}
+	}
+	indexers.Wait()
+	if runErr != nil {
+		return runErr
+	}
+	return <-fetchErr
+}
+
+// job is one fetched batch on its way through Run.
+type job struct {
+	batch  []stream.Record
+	docs   []Doc
+	origin []int           // index into batch of each doc
+	dead   []stream.Record // undecodable records, for the DLQ
+
+	outcomes []ItemOutcome // set by the indexer, with err
+	err      error
+	done     chan struct{} // closed when indexed
+}
+
+// fetch fetches and compares batches and hands them on until the source
+// is exhausted (nil) or ctx ends (nil) or fetching fails.
+func (a *Analyzer) fetch(ctx context.Context, work, ordered chan<- *job) error {
 	for {
 		batch, err := a.cfg.Source.Fetch(ctx)
 		if errors.Is(err, io.EOF) {
@@ -123,63 +187,80 @@ func (a *Analyzer) Run(ctx context.Context) error {
 			return err
 		}
 		a.fetched.Add(uint64(len(batch)))
-		if err := a.handle(ctx, batch); err != nil {
-			if ctx.Err() != nil {
-				return nil // cancelled while indexing: uncommitted, redelivered later
-			}
-			return err
+		j := a.prepare(batch)
+		select {
+		case ordered <- j:
+		case <-ctx.Done():
+			return nil
 		}
+		work <- j // the indexers take from work until it is closed
 	}
 }
 
-func (a *Analyzer) handle(ctx context.Context, batch []stream.Record) error {
-	var docs []Doc
-	var origin []int // index into batch of each doc
-	var dead []stream.Record
+// prepare decodes and compares a batch.
+func (a *Analyzer) prepare(batch []stream.Record) *job {
+	j := &job{batch: batch, done: make(chan struct{})}
 	for i, rec := range batch {
 		res, err := schema.DecodeReplayResult(rec.Value, rec.Headers)
 		if err != nil {
 			a.undecodable.Add(1)
 			a.log.Warn("undecodable result record", "partition", rec.Partition, "offset", rec.Offset, "err", err)
-			dead = append(dead, stream.DeadLetter(rec, fmt.Sprintf("partition %d offset %d: %v", rec.Partition, rec.Offset, err)))
+			j.dead = append(j.dead, stream.DeadLetter(rec, fmt.Sprintf("partition %d offset %d: %v", rec.Partition, rec.Offset, err)))
 			continue
 		}
 		for _, d := range a.cfg.Comparer.Compare(res) {
-			docs = append(docs, d)
-			origin = append(origin, i)
+			j.docs = append(j.docs, d)
+			j.origin = append(j.origin, i)
 		}
 	}
-	if len(docs) > 0 {
-		outcomes, err := a.cfg.Indexer.Index(ctx, docs)
-		if err != nil {
-			return fmt.Errorf("indexing %d pair documents: %w", len(docs), err)
+	return j
+}
+
+// finish counts an indexed batch's outcomes, dead-letters what failed and
+// commits the batch.
+func (a *Analyzer) finish(ctx context.Context, j *job) error {
+	if j.err != nil {
+		return fmt.Errorf("indexing %d pair documents: %w", len(j.docs), j.err)
+	}
+	dead := j.dead
+	failedRec := map[int]string{}
+	for k, o := range j.outcomes {
+		switch {
+		case o.Created:
+			a.indexed.Add(1)
+		case o.Duplicate:
+			a.duplicates.Add(1)
+		default:
+			a.failed.Add(1)
+			a.log.Error("pair document refused", "exchange", j.docs[k].ExchangeID, "target", j.docs[k].Target, "err", o.Error)
+			failedRec[j.origin[k]] = o.Error
 		}
-		failedRec := map[int]string{}
-		for j, o := range outcomes {
-			switch {
-			case o.Created:
-				a.indexed.Add(1)
-			case o.Duplicate:
-				a.duplicates.Add(1)
-			default:
-				a.failed.Add(1)
-				a.log.Error("pair document refused", "exchange", docs[j].ExchangeID, "target", docs[j].Target, "err", o.Error)
-				failedRec[origin[j]] = o.Error
-			}
-		}
-		for i, reason := range failedRec {
-			dead = append(dead, stream.DeadLetter(batch[i], "indexing: "+reason))
-		}
+	}
+	for i, reason := range failedRec {
+		dead = append(dead, stream.DeadLetter(j.batch[i], "indexing: "+reason))
 	}
 	if len(dead) > 0 && a.cfg.DLQ != nil {
 		if err := a.cfg.DLQ.Publish(ctx, dead...); err != nil {
 			return fmt.Errorf("publishing %d records to the DLQ: %w", len(dead), err)
 		}
 	}
-	if err := a.cfg.Source.Commit(ctx, batch); err != nil {
-		return fmt.Errorf("committing a batch of %d results: %w", len(batch), err)
+	if err := a.cfg.Source.Commit(ctx, j.batch); err != nil {
+		return fmt.Errorf("committing a batch of %d results: %w", len(j.batch), err)
 	}
 	return nil
+}
+
+func (a *Analyzer) logSummary() {
+	s := a.Stats()
+	a.log.Info("analyzer summary", "fetched", s.Fetched, "indexed", s.Indexed, "duplicates", s.Duplicates,
+		"failed", s.Failed, "undecodable", s.Undecodable)
+	for _, r := range a.cfg.Comparer.Noise().Routes {
+		keys := make([]string, len(r.Keys))
+		for i, k := range r.Keys {
+			keys[i] = fmt.Sprintf("%s (%.0f%%)", k.Key, 100*k.Share)
+		}
+		a.log.Info("learned noise", "route", r.Route, "baseline_comparisons", r.Samples, "noisy", strings.Join(keys, ", "))
+	}
 }
 
 // Stats is a snapshot of the analyzer's counters.

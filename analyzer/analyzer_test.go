@@ -2,9 +2,13 @@ package analyzer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tapline/tapline/analyzer/diff"
@@ -144,15 +148,21 @@ func TestLearnedNoise(t *testing.T) {
 	}
 }
 
+// fakeSource hands out its batches, then io.EOF. Fetch and Commit run on
+// different goroutines in Run.
 type fakeSource struct {
+	mu        sync.Mutex
 	batches   [][]stream.Record
 	committed []stream.Record
+	failAt    int // if > 0: the failAt-th Commit fails
+	commits   int
 }
 
 func (s *fakeSource) Fetch(ctx context.Context) ([]stream.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.batches) == 0 {
-		<-ctx.Done()
-		return nil, ctx.Err()
+		return nil, io.EOF
 	}
 	b := s.batches[0]
 	s.batches = s.batches[1:]
@@ -160,6 +170,11 @@ func (s *fakeSource) Fetch(ctx context.Context) ([]stream.Record, error) {
 }
 
 func (s *fakeSource) Commit(_ context.Context, recs []stream.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.commits++; s.commits == s.failAt {
+		return errors.New("broker gone")
+	}
 	s.committed = append(s.committed, recs...)
 	return nil
 }
@@ -190,7 +205,7 @@ func encoded(t *testing.T, r *schema.ReplayResult) stream.Record {
 	return stream.Record{Value: v, Headers: h}
 }
 
-func TestHandleAccounting(t *testing.T) {
+func TestRunAccounting(t *testing.T) {
 	ok := result(resp(200, "a"), outcome("c", resp(200, "a"), ""))
 	dup := result(resp(200, "a"), outcome("c", resp(200, "a"), ""))
 	dup.Exchange.Id = "dup"
@@ -205,15 +220,92 @@ func TestHandleAccounting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := a.handle(ctx, src.batches[0]); err != nil {
+	if err := a.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	if got, want := a.Stats(), (Stats{Indexed: 1, Duplicates: 1, Failed: 1, Undecodable: 1}); got != want {
+	if got, want := a.Stats(), (Stats{Fetched: 4, Indexed: 1, Duplicates: 1, Failed: 1, Undecodable: 1}); got != want {
 		t.Fatalf("stats %+v, want %+v", got, want)
 	}
 	if len(dlq.recs) != 2 || len(src.committed) != 4 {
 		t.Fatalf("dlq %d records, committed %d; want 2 and 4", len(dlq.recs), len(src.committed))
+	}
+}
+
+// slowFirstIndexer holds the first batch it gets until a later batch has
+// been indexed, so batches finish out of fetch order.
+type slowFirstIndexer struct {
+	mu      sync.Mutex
+	calls   int
+	release chan struct{}
+}
+
+func (x *slowFirstIndexer) Index(ctx context.Context, docs []Doc) ([]ItemOutcome, error) {
+	x.mu.Lock()
+	x.calls++
+	first := x.calls == 1
+	x.mu.Unlock()
+	if first {
+		select {
+		case <-x.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	} else {
+		select {
+		case <-x.release:
+		default:
+			close(x.release)
+		}
+	}
+	out := make([]ItemOutcome, len(docs))
+	for i := range out {
+		out[i].Created = true
+	}
+	return out, nil
+}
+
+// TestRunCommitOrder: with batches indexed concurrently and finishing out
+// of order, commits still follow fetch order; a failed commit stops the
+// run, and no later batch is committed.
+func TestRunCommitOrder(t *testing.T) {
+	batches := func() [][]stream.Record {
+		var out [][]stream.Record
+		for b := range 4 {
+			r := result(resp(200, "a"), outcome("c", resp(200, "a"), ""))
+			r.Exchange.Id = fmt.Sprintf("b%d", b)
+			rec := encoded(t, r)
+			rec.Offset = int64(b)
+			out = append(out, []stream.Record{rec})
+		}
+		return out
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	src := &fakeSource{batches: batches()}
+	a, err := New(Config{Source: src, Indexer: &slowFirstIndexer{release: make(chan struct{})}, Concurrency: 2, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var order []int64
+	for _, r := range src.committed {
+		order = append(order, r.Offset)
+	}
+	if !reflect.DeepEqual(order, []int64{0, 1, 2, 3}) {
+		t.Fatalf("committed offsets %v, want 0 1 2 3 in order", order)
+	}
+
+	src = &fakeSource{batches: batches(), failAt: 2}
+	a, err = New(Config{Source: src, Indexer: &slowFirstIndexer{release: make(chan struct{})}, Concurrency: 2, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "broker gone") {
+		t.Fatalf("Run returned %v, want the commit error", err)
+	}
+	if len(src.committed) != 1 || src.committed[0].Offset != 0 {
+		t.Fatalf("committed %d records, want only batch 0 (batch 1's commit failed)", len(src.committed))
 	}
 }

@@ -30,6 +30,7 @@ func analyzeCommand() *cli.Command {
 			&cli.StringFlag{Name: "es", Usage: "Elasticsearch URL, http(s)://host:9200"},
 			&cli.StringFlag{Name: "es-username", Usage: "Elasticsearch basic-auth user (password from TAPLINE_ANALYZE_ES_PASSWORD)"},
 			&cli.StringFlag{Name: "data-stream", Value: "tapline-pairs", Usage: "data stream for pair documents; its index template has the same name"},
+			&cli.IntFlag{Name: "index-concurrency", Value: 2, Usage: "batches indexed at once while the next is compared; commits stay in order"},
 		}...)),
 		Action: func(c *cli.Context) error {
 			if c.String("es") == "" {
@@ -55,7 +56,10 @@ func analyzeCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			cfg := analyzer.Config{Source: src, Indexer: es, Comparer: cmp}
+			if c.Int("index-concurrency") < 1 {
+				return usageError("--index-concurrency must be at least 1")
+			}
+			cfg := analyzer.Config{Source: src, Indexer: es, Comparer: cmp, Concurrency: c.Int("index-concurrency")}
 			if c.String("dlq") != "" {
 				dlq, err := outputFor(c, "dlq")
 				if err != nil {
