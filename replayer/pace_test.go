@@ -165,13 +165,32 @@ func (s *endlessSource) Fetch(ctx context.Context) ([]stream.Record, error) {
 func (s *endlessSource) Commit(context.Context, []stream.Record) error { return nil }
 
 // TestBackpressure: while the target holds every request, the replayer
-// stops fetching once Prefetch batches are in the pipeline (Kafka keeps the
-// backlog), and fetches again as soon as they are done.
+// stops fetching once Prefetch batches, or PrefetchBytes of records, are
+// in the pipeline (Kafka keeps the backlog), and fetches again as soon as
+// they are done.
 func TestBackpressure(t *testing.T) {
+	one := exchangeRecord(t, "1", "s1", "GET", "/")
+	size := int64(len(one.Key) + len(one.Value))
+	for _, tc := range []struct {
+		name          string
+		prefetch      int
+		prefetchBytes int64
+		want          int // fetches while the target holds
+	}{
+		{"batches", 3, 1 << 30, 3},
+		// The second batch brings the bytes in the pipeline past the bound.
+		{"bytes", 10, size + 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) { backpressure(t, tc.prefetch, tc.prefetchBytes, tc.want) })
+	}
+}
+
+func backpressure(t *testing.T, prefetch int, prefetchBytes int64, want int) {
 	synctest.Test(t, func(t *testing.T) {
 		src := &endlessSource{t: t}
-		u, _ := url.Parse("http://staging.test")
-		r, err := New(Config{Source: src, Results: &fakeSink{}, Targets: []Target{{Name: "t", URL: u}}, Prefetch: 3, Workers: 2, Logger: quiet()})
+		u, _ := url.Parse("http://192.0.2.1") // an IP: no DNS lookup (the resolver is shared between synctest bubbles)
+		r, err := New(Config{Source: src, Results: &fakeSink{}, Targets: []Target{{Name: "t", URL: u}},
+			Prefetch: prefetch, PrefetchBytes: prefetchBytes, Workers: 2, Logger: quiet()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,8 +203,8 @@ func TestBackpressure(t *testing.T) {
 		done := make(chan error)
 		go func() { done <- r.Run(ctx) }()
 		synctest.Wait()
-		if src.fetches != 3 {
-			t.Fatalf("%d fetches while the target holds every request, want Prefetch (3)", src.fetches)
+		if src.fetches != want {
+			t.Fatalf("%d fetches while the target holds every request, want %d", src.fetches, want)
 		}
 		close(release)
 		time.Sleep(time.Second) // virtual: the pipeline drains and fetches on

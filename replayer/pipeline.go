@@ -32,13 +32,14 @@ import (
 // committer takes the batches in fetch order, waits until every exchange
 // of a batch is sent, publishes its results and commits it, so an offset
 // is committed only after the results of it and of everything before it
-// are durable. At most Config.Prefetch batches are in the pipeline at
-// once: when targets are slow, the dispatcher stops fetching and Kafka
-// keeps the backlog.
+// are durable. At most Config.Prefetch batches, and about
+// Config.PrefetchBytes of records, are in the pipeline at once: when
+// targets are slow, fetching stops and Kafka keeps the backlog.
 
 // pipeBatch is one fetched batch on its way through the pipeline.
 type pipeBatch struct {
 	recs    []stream.Record
+	bytes   int64           // of recs' keys and values, for Config.PrefetchBytes
 	dead    []stream.Record // undecodable, for the DLQ
 	pending sync.WaitGroup  // exchanges not yet sent (or skipped)
 	mu      sync.Mutex
@@ -74,6 +75,8 @@ type run struct {
 	ctx      context.Context // canceled on the caller's cancel or on a failure
 	fail     func(error)     // records the first failure and cancels ctx
 	inflight chan struct{}   // a token per batch in the pipeline
+	bytes    atomic.Int64    // record bytes of the batches in the pipeline
+	freed    chan struct{}   // signalled (capacity 1) when a batch leaves the pipeline
 
 	// The lanes of the sessions with exchanges to send, and the ready
 	// queue the Workers take them from (FIFO: sessions take turns).
@@ -114,6 +117,7 @@ func (r *Replayer) Run(ctx context.Context) error {
 			failOnce.Do(func() { failure = err; cancel(err) })
 		},
 		inflight: make(chan struct{}, r.cfg.Prefetch),
+		freed:    make(chan struct{}, 1),
 		lanes:    map[string]*lane{},
 	}
 	p.cond = sync.NewCond(&p.mu)
@@ -152,6 +156,15 @@ func (p *run) fetchLoop(out chan<- prepared) error {
 		case <-p.ctx.Done():
 			return nil
 		}
+		// Over PrefetchBytes, wait for batches to leave; there is one in
+		// the pipeline then, so one always gets in, however large.
+		for p.bytes.Load() >= r.cfg.PrefetchBytes {
+			select {
+			case <-p.freed:
+			case <-p.ctx.Done():
+				return nil
+			}
+		}
 		recs, err := r.cfg.Source.Fetch(p.ctx)
 		if errors.Is(err, io.EOF) {
 			return nil // a window, replayed to its end
@@ -165,6 +178,10 @@ func (p *run) fetchLoop(out chan<- prepared) error {
 		}
 		r.fetched.Add(uint64(len(recs)))
 		b, jobs := r.prepare(recs)
+		for _, rec := range recs {
+			b.bytes += int64(len(rec.Key) + len(rec.Value))
+		}
+		p.bytes.Add(b.bytes)
 		b.pending.Add(len(jobs))
 		out <- prepared{b, jobs} // never blocks: out holds Prefetch batches
 	}
@@ -323,6 +340,11 @@ func (p *run) commitLoop(batches <-chan *pipeBatch) {
 	for b := range batches {
 		b.pending.Wait()
 		<-p.inflight
+		p.bytes.Add(-b.bytes)
+		select {
+		case p.freed <- struct{}{}:
+		default:
+		}
 		if canPublish && len(b.results) > 0 {
 			if err := r.cfg.Results.Publish(context.WithoutCancel(p.ctx), b.results...); err != nil {
 				p.fail(fmt.Errorf("publishing %d replay results: %w", len(b.results), err))

@@ -77,6 +77,12 @@ type Config struct {
 	// committed); with the source's batch size it bounds the exchanges held
 	// in memory. Default 4.
 	Prefetch int
+	// PrefetchBytes bounds the same by size: no batch is fetched while the
+	// records (keys and values) of those in the pipeline add up to this
+	// much; one batch always gets in, however large. Memory is about three
+	// times this (decoded exchanges and the targets' responses besides the
+	// records). Default 32 MiB.
+	PrefetchBytes int64
 	// SessionParallel drops the per-session order: every exchange is sent
 	// as soon as it is due and a worker is free. Default false.
 	SessionParallel bool
@@ -187,6 +193,9 @@ func New(cfg Config) (*Replayer, error) {
 	}
 	if cfg.Prefetch <= 0 {
 		cfg.Prefetch = 4
+	}
+	if cfg.PrefetchBytes <= 0 {
+		cfg.PrefetchBytes = 32 << 20
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second

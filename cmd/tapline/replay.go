@@ -47,6 +47,7 @@ func replayCommand() *cli.Command {
 			&cli.Float64Flag{Name: "rate", Usage: "at most this many requests per second; slows down, never drops (default: unlimited)"},
 			&cli.StringFlag{Name: "start", Value: "latest", Usage: "where a new consumer group starts: latest (only new traffic) or earliest (all retained)"},
 			&cli.IntFlag{Name: "max-inflight", Aliases: []string{"workers"}, Value: 8, Usage: "requests in flight at once (sessions run in parallel, each one request at a time)"},
+			&cli.Int64Flag{Name: "max-buffered-bytes", Value: 32 << 20, Usage: "stop fetching while this many bytes of exchanges wait in the replayer (memory is about 3x this)"},
 			&cli.BoolFlag{Name: "session-parallel", Usage: "let the requests of one session run in parallel too (no per-session order)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for one request to one target, including its response body"},
 			&cli.IntFlag{Name: "body-cap", Value: 1 << 20, Usage: "bytes of each target response body to keep"},
@@ -135,7 +136,7 @@ func replayConfig(c *cli.Context) replayer.Config {
 	cfg := replayer.Config{
 		AllowMethods: c.StringSlice("allow-method"),
 		Rate:         c.Float64("rate"), MaxGap: c.Duration("max-gap"),
-		Workers: c.Int("workers"), SessionParallel: c.Bool("session-parallel"),
+		Workers: c.Int("workers"), SessionParallel: c.Bool("session-parallel"), PrefetchBytes: c.Int64("max-buffered-bytes"),
 		Timeout: c.Duration("timeout"), ConnectTimeout: c.Duration("connect-timeout"), BodyCap: c.Int("body-cap"),
 		BreakerThreshold: c.Int("breaker-threshold"), BreakerPause: c.Duration("breaker-pause"),
 		CAFile: c.String("ca-file"), InsecureSkipVerify: c.Bool("insecure-skip-verify"),
