@@ -239,10 +239,19 @@ func (r *Redactor) Apply(ex *schema.Exchange) (n int) {
 			n++
 		}
 	}
-	if resp := ex.GetResponse(); resp != nil {
-		n += r.redactBody(&resp.Body, &resp.BodyTruncated, &resp.BodySize, resp.Headers)
-		n += r.redactHeaders(resp.Headers)
+	return n + r.ApplyResponse(ex.GetResponse())
+}
+
+// ApplyResponse redacts one response in place, as Apply does an
+// exchange's: the replayer applies it to staging's responses, with the
+// recorder's rules and key, so that they carry the same pseudonyms. It
+// returns the number of values replaced and is safe for concurrent use.
+func (r *Redactor) ApplyResponse(resp *schema.Response) (n int) {
+	if r == nil || resp == nil || !r.active {
+		return 0
 	}
+	n += r.redactBody(&resp.Body, &resp.BodyTruncated, &resp.BodySize, resp.Headers)
+	n += r.redactHeaders(resp.Headers)
 	return n
 }
 

@@ -105,6 +105,14 @@ type Config struct {
 	// is sent (after Rewrite's view: the middleware sees the recorded
 	// request, Rewrite then applies to what it returns). Default nil.
 	Middleware *Middleware
+	// RedactResponse, when set, is applied to every target's response
+	// before it goes into a result, and returns how many values it
+	// replaced: give it the recorder's rules and key
+	// (recorder.Redactor.ApplyResponse), so that secrets staging answers
+	// with are not stored either, and its pseudonyms equal production's
+	// (the diff still lines up). Default nil: responses are kept as
+	// received. It must be safe for concurrent use.
+	RedactResponse func(*schema.Response) int
 	// OnOutcome, when set, is called for every outcome of every target
 	// (for metrics): the latency, the status (0 when there was no
 	// response) and the error text. It must be safe for concurrent use.
@@ -164,7 +172,7 @@ type Replayer struct {
 
 	guard *productionGuard // nil: AllowProductionTarget
 
-	fetched, replayed, filtered, undecodable, targetErrors, paused, middlewareDropped, productionRefused atomic.Uint64
+	fetched, replayed, filtered, undecodable, targetErrors, paused, middlewareDropped, productionRefused, redacted atomic.Uint64
 }
 
 // New validates cfg and returns a Replayer.
@@ -306,6 +314,9 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 			r.log.Warn("target paused after repeated failures", "target", t.Name, "failures_in_a_row", r.cfg.BreakerThreshold,
 				"pause", r.cfg.BreakerPause, "last_error", out.GetError(), "last_status", out.GetResponse().GetStatus())
 		}
+		if resp := out.GetResponse(); resp != nil && r.cfg.RedactResponse != nil {
+			r.redacted.Add(uint64(r.cfg.RedactResponse(resp)))
+		}
 		if out.GetError() != "" {
 			r.targetErrors.Add(1)
 			r.log.Debug("target error", "exchange", ex.Id, "target", t.Name, "err", out.GetError())
@@ -367,6 +378,9 @@ type Stats struct {
 	ProductionRefused uint64
 	// MiddlewareDropped counts exchanges the middleware said to drop.
 	MiddlewareDropped uint64
+	// Redacted counts values in targets' responses replaced by pseudonyms
+	// (Config.RedactResponse).
+	Redacted uint64
 }
 
 // Stats returns a snapshot of the counters; safe to call during Run.
@@ -375,7 +389,7 @@ func (r *Replayer) Stats() Stats {
 		Fetched: r.fetched.Load(), Replayed: r.replayed.Load(), Filtered: r.filtered.Load(),
 		Undecodable: r.undecodable.Load(), TargetErrors: r.targetErrors.Load(), Paused: r.paused.Load(),
 		ProductionRefused: r.productionRefused.Load(),
-		MiddlewareDropped: r.middlewareDropped.Load(),
+		MiddlewareDropped: r.middlewareDropped.Load(), Redacted: r.redacted.Load(),
 	}
 }
 

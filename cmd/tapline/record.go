@@ -108,7 +108,7 @@ func recordCommand() *cli.Command {
 // captureRuleFlags are the session key, filters, sampling and redaction
 // that record and import share; verb is the command ("record", "import").
 func captureRuleFlags(verb string) []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "session-key", Value: "connection", Usage: "what keys a session (and its Kafka partition): connection, header:NAME or cookie:NAME"},
 		&cli.StringFlag{Name: "sample", Usage: "keep a share of exchanges: 10% at random, or 10%:session to keep the same sessions every run (default: all)"},
 		&cli.StringSliceFlag{Name: "allow-method", Usage: verb + " only these HTTP methods; repeat for several"},
@@ -117,6 +117,14 @@ func captureRuleFlags(verb string) []cli.Flag {
 		&cli.StringSliceFlag{Name: "deny-host", Usage: "do not " + verb + " requests for these hosts; repeat for several"},
 		&cli.StringSliceFlag{Name: "allow-path", Usage: verb + " only request paths matching this regexp; repeat for several"},
 		&cli.StringSliceFlag{Name: "deny-path", Usage: "do not " + verb + " request paths matching this regexp; repeat for several"},
+	}, redactFlags(verb)...)
+}
+
+// redactFlags are the redaction rules: record and import apply them to
+// what they capture, replay to the targets' responses (with the same key,
+// so pseudonyms line up); verb is the command.
+func redactFlags(verb string) []cli.Flag {
+	return []cli.Flag{
 		&cli.BoolFlag{Name: "redact-preset", Usage: "redact Authorization, Proxy-Authorization, Cookie, Set-Cookie and X-Api-Key values"},
 		&cli.StringSliceFlag{Name: "redact-header", Usage: "redact the values of this header (request and response); repeat for several"},
 		&cli.StringSliceFlag{Name: "redact-query", Usage: "redact the values of this query parameter; repeat for several"},
@@ -142,6 +150,14 @@ func captureRules(c *cli.Context, cfg *recorder.Config) error {
 	if cfg.SessionKey, err = recorder.ParseSessionKey(c.String("session-key")); err != nil {
 		return usageError("--session-key: %v", err)
 	}
+	if cfg.Redactor, err = redactorFrom(c); err != nil {
+		return err
+	}
+	return nil
+}
+
+// redactorFrom compiles the redactFlags; nil when none is set.
+func redactorFrom(c *cli.Context) (*recorder.Redactor, error) {
 	rc := recorder.RedactConfig{
 		Preset: c.Bool("redact-preset"), Headers: c.StringSlice("redact-header"),
 		QueryParams: c.StringSlice("redact-query"), JSONFields: c.StringSlice("redact-json"),
@@ -153,19 +169,22 @@ func captureRules(c *cli.Context, cfg *recorder.Config) error {
 		case path != "":
 			key, err := os.ReadFile(path)
 			if err != nil {
-				return usageError("--redact-key-file: %v", err)
+				return nil, usageError("--redact-key-file: %v", err)
 			}
 			rc.Key = []byte(strings.TrimSpace(string(key)))
 		case c.Command.Name == "import":
 			rc.Key = []byte(os.Getenv("TAPLINE_IMPORT_REDACT_KEY"))
+		case c.Command.Name == "replay":
+			rc.Key = []byte(os.Getenv("TAPLINE_REPLAY_REDACT_KEY"))
 		default:
 			rc.Key = []byte(os.Getenv("TAPLINE_RECORD_REDACT_KEY"))
 		}
 	}
-	if cfg.Redactor, err = recorder.NewRedactor(rc); err != nil {
-		return usageError("%v", err)
+	r, err := recorder.NewRedactor(rc)
+	if err != nil {
+		return nil, usageError("%v", err)
 	}
-	return nil
+	return r, nil
 }
 
 // tuneGC applies the recorder's garbage-collector defaults where the

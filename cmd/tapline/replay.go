@@ -32,8 +32,10 @@ func replayCommand() *cli.Command {
 			"Rewrites (--rules FILE and the flags) are compiled at start; a bad rule stops the command.\n" +
 			"--middleware runs a program that may change or drop each exchange (JSON lines).\n" +
 			"A target that is the recorded production host (same Host, or resolving to the recorded\n" +
-			"server address) gets nothing unless --allow-production-target.",
-		Flags: envFlags("replay", append(append(selectFlags("replay"), fileRetentionFlags()...), []cli.Flag{
+			"server address) gets nothing unless --allow-production-target.\n" +
+			"The --redact-* flags redact the targets' responses before they are stored; give them the\n" +
+			"recorder's rules and key, so staging's secrets stay out too and the pseudonyms line up.",
+		Flags: envFlags("replay", append(append(append(selectFlags("replay"), fileRetentionFlags()...), redactFlags("replay")...), []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic or file://dir (the embedded log)"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic, file://dir, or - for JSON lines on standard output"},
 			&cli.StringFlag{Name: "dlq", Usage: "where undecodable records go, with a reason header: kafka://host:9092/topic or file://dir (default: log and count them)"},
@@ -88,6 +90,11 @@ func replayCommand() *cli.Command {
 			defer results.Close(context.Background())
 			cfg := replayConfig(c)
 			cfg.Source, cfg.Results, cfg.Targets = src, results, targets
+			redactor, err := redactorFrom(c)
+			if err != nil {
+				return err
+			}
+			cfg.RedactResponse = redactor.ApplyResponse
 			if c.String("dlq") != "" {
 				dlq, err := outputFor(c, "dlq")
 				if err != nil {
