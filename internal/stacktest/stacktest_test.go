@@ -268,31 +268,3 @@ func TestGoElasticsearchClient(t *testing.T) {
 	t.Logf("es.Info() answered %s (405 on the integ-test distribution: no rest-root module)", info.Status())
 }
 
-// TestPrivateStopStart starts a private broker and node, stops and restarts
-// each, and checks that data written before the stop is there after it.
-func TestPrivateStopStart(t *testing.T) {
-	s := Private(t, PrivateOptions{Kafka: true, ES: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
-	topic := Topic(t, s.Brokers(), 1)
-	w := &kafka.Writer{Addr: kafka.TCP(s.Brokers()...), Topic: topic, RequiredAcks: kafka.RequireAll}
-	if err := w.WriteMessages(ctx, kafka.Message{Value: []byte("before")}); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	mustES(t, "PUT", s.ESURL()+"/private-check/_doc/1?refresh=true", `{"n":1}`, 201)
-
-	s.Stop(ServiceKafka)
-	s.Stop(ServiceES)
-	if _, err := kafka.DialContext(ctx, "tcp", s.Brokers()[0]); err == nil {
-		t.Fatal("the private broker still accepts connections after Stop")
-	}
-	s.Start(ServiceKafka)
-	s.Start(ServiceES)
-
-	if got := ReadTopic(t, s.Brokers(), topic); len(got) != 1 || string(got[0].Value) != "before" {
-		t.Fatalf("after restart the topic holds %d records, want the one written before", len(got))
-	}
-	mustES(t, "GET", s.ESURL()+"/private-check/_doc/1", "", 200)
-}
