@@ -129,6 +129,7 @@ type parser struct {
 	own       []byte // storage for bytes kept between feeds
 	cur       *message
 	bodyLeft  int64
+	trailers  int // bytes of the trailer section so far, bounded like a header block
 }
 
 // feed consumes data captured at ts.
@@ -210,7 +211,7 @@ func (p *parser) step(ts time.Time) bool {
 			return true
 		}
 		if size == 0 {
-			p.state = stateTrailers
+			p.state, p.trailers = stateTrailers, 0
 		} else {
 			p.bodyLeft, p.state = size, stateChunkData
 		}
@@ -240,6 +241,12 @@ func (p *parser) step(ts time.Time) bool {
 		}
 		if len(line) == 0 {
 			p.finish()
+			return true
+		}
+		// Trailers are headers: bounded as a header block is, or a
+		// stream of trailer lines would grow the message without end.
+		if p.trailers += len(line) + 2; p.trailers > maxHeaderBytes {
+			p.fail(fmt.Errorf("%w: trailer section longer than %d bytes", errParse, maxHeaderBytes), true)
 			return true
 		}
 		if name, value, ok := splitHeader(string(line)); ok {
