@@ -164,6 +164,7 @@ func (c *conn) assignRoles(h *half, sendsRequests bool, ts time.Time) {
 		bodyCap:   c.r.cfg.BodyCap,
 		onMessage: c.request,
 		onSkip:    func(string) { c.r.drop(dropParseError) },
+		onAbandon: c.requestFailed,
 		pool:      &c.r.messages,
 	}
 	server.p = &parser{
@@ -172,6 +173,7 @@ func (c *conn) assignRoles(h *half, sendsRequests bool, ts time.Time) {
 		responseFraming: c.responseFraming,
 		onMessage:       c.response,
 		onSkip:          func(string) { c.r.drop(dropParseError) },
+		onAbandon:       c.responseFailed,
 		pool:            &c.r.messages,
 	}
 	// Bytes the other half buffered before the roles were known start
@@ -205,8 +207,39 @@ func (c *conn) responseFraming(status int) framing {
 func (c *conn) request(m *message) {
 	c.pending = append(c.pending, m)
 	if len(c.pending) > c.r.cfg.MaxPendingPerConn {
-		c.r.drop(dropPendingOverflow)
+		old := c.popPending()
+		if !old.failed { // a failed one is counted already
+			c.r.drop(dropPendingOverflow)
+		}
+		c.r.messages.put(old)
+	}
+}
+
+// requestFailed keeps a request abandoned as malformed (counted as a
+// parse error) in the pending order: its response, when it comes, is
+// skipped instead of being paired with the next request.
+func (c *conn) requestFailed(m *message) {
+	m.failed = true
+	c.request(m)
+}
+
+// responseFailed: a response was abandoned as malformed (counted as a
+// parse error) after its status line. The request it answers is emitted
+// with the response missing (PARSE_ERROR), so the next response pairs
+// with the next request.
+func (c *conn) responseFailed(m *message) {
+	status := m.status
+	c.r.messages.put(m)
+	switch {
+	case status < 200:
+		// An interim response answers nothing.
+	case c.late > 0:
+		c.late-- // it answered a request emitted already (timed out)
+	case len(c.pending) == 0:
+	case c.pending[0].failed:
 		c.r.messages.put(c.popPending())
+	default:
+		c.r.emit(c, c.popPending(), nil, schema.MissingReason_MISSING_REASON_PARSE_ERROR)
 	}
 }
 
@@ -245,6 +278,13 @@ func (c *conn) response(m *message) {
 		c.r.drop(dropLateResponse)
 		c.r.messages.put(m)
 		return
+	case len(c.pending) > 0 && c.pending[0].failed:
+		// It answers a request that was malformed (counted as a parse
+		// error): there is no exchange to pair it with.
+		c.r.messages.put(c.popPending())
+		c.r.drop(dropResponseWithoutRequest)
+		c.r.messages.put(m)
+		return
 	}
 	if len(c.pending) == 0 {
 		c.r.drop(dropResponseWithoutRequest)
@@ -268,6 +308,10 @@ func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 		reason = schema.MissingReason_MISSING_REASON_CAPTURE_ENDED
 	}
 	for _, req := range c.pending {
+		if req.failed {
+			c.r.messages.put(req) // counted as a parse error
+			continue
+		}
 		c.r.emit(c, req, nil, reason)
 	}
 	c.pending = nil
@@ -278,8 +322,12 @@ func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 // still unanswered, oldest first.
 func (c *conn) timeOut(deadline time.Time) {
 	for len(c.pending) > 0 && c.pending[0].last.Before(deadline) {
-		c.late++
-		c.r.emit(c, c.popPending(), nil, schema.MissingReason_MISSING_REASON_TIMEOUT)
+		c.late++ // its response, should it come, is skipped
+		if m := c.popPending(); m.failed {
+			c.r.messages.put(m) // counted as a parse error
+		} else {
+			c.r.emit(c, m, nil, schema.MissingReason_MISSING_REASON_TIMEOUT)
+		}
 	}
 }
 
