@@ -27,6 +27,9 @@ func (f *streamFactory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac 
 	sport, dport := tcpFlow.Endpoints()
 	c.ends[0] = endpoint(src, sport)
 	c.ends[1] = endpoint(dst, dport)
+	// A connection whose handshake we see starts at a message boundary:
+	// bytes before its first start line are not HTTP, not a late join.
+	c.fromStart = tcp.SYN
 	for i := range c.halves {
 		c.halves[i] = &half{conn: c, index: i}
 	}
@@ -52,8 +55,11 @@ type conn struct {
 	known    bool
 	opaque   bool // upgraded (101, CONNECT): no longer HTTP
 	late     int  // requests timed out whose responses may still arrive (and are then skipped)
-	skipped  bool // counted a drop for this connection's mid-stream start already
+	skipped  bool // counted a drop for this connection's mid-stream or non-HTTP start already
 	counted  bool // counted in Stats.Connections already
+	// fromStart: the first packet seen was a SYN, so the connection was
+	// captured from its first byte.
+	fromStart bool
 }
 
 // half is one direction of a conn.
@@ -118,20 +124,29 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 		h.pre = append(h.pre, data...)
 		pos, isRequest := sniff(h.pre)
 		if pos < 0 {
-			if bytes.IndexByte(h.pre, '\n') >= 0 || len(h.pre) > maxHeaderBytes {
-				c.dropOnce(dropMidStream)
-				// Keep only an unfinished last line.
-				if nl := bytes.LastIndexByte(h.pre, '\n'); nl >= 0 {
-					h.pre = h.pre[nl+1:]
+			nl := bytes.LastIndexByte(h.pre, '\n')
+			tooLong := nl < 0 && len(h.pre) > maxHeaderBytes
+			switch {
+			case tooLong && (plausibleStart(h.pre, false) || plausibleStart(h.pre, true)):
+				// A start line longer than a whole header block may
+				// be: HTTP, but malformed.
+				if !c.skipped {
+					c.skipped = true
+					c.r.drop(dropParseError)
 				}
-				if len(h.pre) > maxHeaderBytes {
-					h.pre = nil
-				}
+			case nl >= 0 || tooLong:
+				c.skipStart(h.pre)
+			default:
+				return // the first line is not complete yet
+			}
+			// Keep only an unfinished last line, and not a long one.
+			if h.pre = h.pre[nl+1:]; len(h.pre) > maxHeaderBytes {
+				h.pre = nil
 			}
 			return
 		}
 		if pos > 0 {
-			c.dropOnce(dropMidStream)
+			c.skipStart(h.pre[:pos])
 		}
 		data, h.pre = h.pre[pos:], nil
 		c.assignRoles(h, isRequest, ts)
@@ -179,6 +194,12 @@ func (c *conn) assignRoles(h *half, sendsRequests bool, ts time.Time) {
 	// Bytes the other half buffered before the roles were known start
 	// mid-message; its parser resynchronises on them.
 	other := c.halves[1-h.index]
+	if len(other.pre) > 0 && !plausibleStart(other.pre, other.p.response) {
+		// Bytes that cannot begin its first message: for a request
+		// side, typically what a client that does not speak HTTP/1.x
+		// sent before the server answered with an error.
+		c.skipStart(other.pre)
+	}
 	if len(other.pre) > 0 {
 		pre := other.pre
 		other.pre = nil
@@ -298,6 +319,20 @@ func (c *conn) response(m *message) {
 // flush or the end of the capture). ac is nil here.
 func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 	delete(c.r.conns, c)
+	if c.counted && !c.known {
+		// It carried bytes but no complete HTTP/1.x start line. Garbage
+		// without a line end (a TLS handshake) was not counted on
+		// arrival; a first start line cut off by the end is incomplete.
+		for _, h := range c.halves {
+			switch {
+			case len(h.pre) == 0:
+			case plausibleStart(h.pre, false) || plausibleStart(h.pre, true):
+				c.r.drop(dropIncomplete)
+			default:
+				c.skipStart(h.pre)
+			}
+		}
+	}
 	for _, h := range c.halves {
 		if h.p != nil && !h.p.close() {
 			c.r.drop(dropIncomplete)
@@ -331,11 +366,40 @@ func (c *conn) timeOut(deadline time.Time) {
 	}
 }
 
-func (c *conn) dropOnce(reason dropReason) {
-	if !c.skipped {
-		c.skipped = true
-		c.r.drop(reason)
+// skipStart counts, once per connection, that bytes before its first
+// message were skipped: not_http for a connection seen from its SYN
+// (garbage, TLS, another protocol on the port), mid_stream for one joined
+// while open. first is some of those bytes, to tell TLS and HTTP/2 apart
+// in the log (which never shows the bytes themselves).
+func (c *conn) skipStart(first []byte) {
+	if c.skipped {
+		return
 	}
+	c.skipped = true
+	reason := dropMidStream
+	if c.fromStart {
+		reason = dropNotHTTP
+	}
+	c.r.drop(reason)
+	c.r.log.Debug("skipping bytes before the first HTTP/1.x message", "conn", c.seen(), "reason", reason.String(), "looks_like", guessProtocol(first))
+}
+
+// seen is the connection as "first sender->other end", usable before the
+// roles are known.
+func (c *conn) seen() string {
+	a, b := c.ends[0], c.ends[1]
+	return a.Ip + ":" + strconv.Itoa(int(a.Port)) + "->" + b.Ip + ":" + strconv.Itoa(int(b.Port))
+}
+
+// guessProtocol names what non-HTTP/1.x bytes probably are.
+func guessProtocol(b []byte) string {
+	switch {
+	case len(b) >= 3 && b[0] == 0x16 && b[1] == 0x03:
+		return "tls"
+	case bytes.HasPrefix(b, []byte("PRI * HTTP/2.0")):
+		return "http2"
+	}
+	return "unknown"
 }
 
 // sessionKey is the connection as "client->server", computed once.
