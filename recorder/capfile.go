@@ -122,10 +122,9 @@ const (
 
 func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 	var h [24]byte
-	if n, err := readFull(br, h[:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("truncated: the file ends inside the pcap file header (%d of 24 bytes)", n)
-		}
+	// The magic first (openCapture peeked it): a short file that is not
+	// a capture is "not a capture", not "truncated".
+	if _, err := readFull(br, h[:4]); err != nil {
 		return nil, err
 	}
 	p := &pcapReader{r: br, off: 24}
@@ -140,6 +139,12 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 		p.order, p.nanos = binary.BigEndian, true
 	default:
 		return nil, fmt.Errorf("not a pcap or pcapng file: it starts with % x", h[:4])
+	}
+	if n, err := readFull(br, h[4:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("truncated: the file ends inside the pcap file header (%d of 24 bytes)", 4+n)
+		}
+		return nil, err
 	}
 	if major, minor := p.order.Uint16(h[4:]), p.order.Uint16(h[6:]); major != 2 {
 		return nil, fmt.Errorf("corrupt pcap file header: version %d.%d (want 2.x)", major, minor)

@@ -208,6 +208,7 @@ func TestCaptureFiles(t *testing.T) {
 		{name: "pcap: empty file", files: [][]byte{nil}, wantErr: "the file is empty: not a pcap or pcapng capture"},
 		{name: "pcap: 3 bytes", files: [][]byte{pcap[:3]}, wantErr: "not a pcap or pcapng file: only 3 bytes"},
 		{name: "pcap: cut inside the file header", files: [][]byte{pcap[:10]}, wantErr: "truncated: the file ends inside the pcap file header (10 of 24 bytes)"},
+		{name: "pcap: 13 bytes of text", files: [][]byte{[]byte("hello, world\n")}, wantErr: "not a pcap or pcapng file: it starts with 68 65 6c 6c"},
 		{name: "pcap: file header only", files: [][]byte{pcap[:24]}, exchanges: 0, drops: all},
 		{name: "pcap: not a capture", files: [][]byte{[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}, wantErr: "not a pcap or pcapng file: it starts with 47 45 54 20"},
 		{name: "pcap: corrupt file header (version 3.0)", files: [][]byte{put32(pcap, 4, 3)}, wantErr: "corrupt pcap file header: version 3.0 (want 2.x)"},
