@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -431,4 +432,82 @@ func TestNgTimestamps(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// FuzzCaptureFile reads arbitrary bytes as a capture file: the readers
+// never panic, never hand over a packet longer than maxSnaplen nor hold
+// buffers beyond their bounds whatever lengths the bytes claim, and say
+// what went wrong; then the recorder reads the same bytes as a file and
+// accounts for every exchange it emits.
+func FuzzCaptureFile(f *testing.F) {
+	t := &testing.T{}
+	src := capturePackets(t)
+	src.pkts, src.ts = src.pkts[:8], src.ts[:8] // A's two exchanges and B's handshake
+	pcap, rec := pcapFile(src, nil)
+	ng := ngCapture(src, binary.LittleEndian)
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(pcap)
+	w.Close()
+	for _, seed := range [][]byte{
+		pcap, ng.b, gz.Bytes(), pcap[:rec[4]+20], ng.b[:ng.starts[3]+30],
+		put32(pcap, rec[2]+8, 1<<31), put32(ng.b, ng.starts[2]+20, 1<<31), put32(ng.b, 28+12, 0xffffffff),
+		ngCapture(src, binary.BigEndian).b, nil, []byte("\x0a\x0d\x0d\x0a"),
+	} {
+		f.Add(seed)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := openCapture(bytes.NewReader(data))
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an empty error")
+			}
+			return
+		}
+		for {
+			pkt, ci, err := r.ReadPacketData()
+			if errors.Is(err, errSkipPacket) {
+				continue
+			}
+			if err != nil {
+				if err.Error() == "" {
+					t.Fatal("an empty error")
+				}
+				break
+			}
+			if len(pkt) > maxSnaplen || ci.CaptureLength != len(pkt) {
+				t.Fatalf("a packet of %d bytes, capture length %d", len(pkt), ci.CaptureLength)
+			}
+			if _, ok := firstLayer(r.LinkType(), nil); !ok {
+				t.Fatalf("a packet of unsupported link type %d handed over", r.LinkType())
+			}
+		}
+		switch r := r.(type) {
+		case *pcapReader:
+			if cap(r.buf) > maxSnaplen {
+				t.Fatalf("packet buffer of %d bytes", cap(r.buf))
+			}
+		case *ngReader:
+			if cap(r.buf) > maxSnaplen || cap(r.meta) > maxMetaBlock {
+				t.Fatalf("buffers of %d and %d bytes", cap(r.buf), cap(r.meta))
+			}
+		}
+
+		path := filepath.Join(dir, "capture")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sink := &memSink{}
+		rec, err := New(Config{PcapFiles: []string{path}, Sink: sink, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Run(context.Background()); err != nil {
+			return // an unreadable file header: checked above
+		}
+		if st := rec.Stats(); st.Exchanges != uint64(len(sink.exchanges(t))) || st.Drops["corrupt_file"] > 1 {
+			t.Fatalf("stats %+v, %d exchanges in the sink", st, len(sink.recs))
+		}
+	})
 }
