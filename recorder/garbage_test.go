@@ -178,7 +178,7 @@ func TestGarbageOnThePort(t *testing.T) {
 				t.Errorf("%d connections, %d exchanges", st.Connections, st.Exchanges)
 			}
 			if tc.looksLike != "" {
-				wantLog := fmt.Sprintf(`msg="skipping bytes before the first HTTP/1.x message" conn=10.0.0.`)
+				wantLog := `msg="skipping bytes before the first HTTP/1.x message" conn=10.0.0.`
 				reason := "not_http"
 				if tc.drops["mid_stream"] > 0 {
 					reason = "mid_stream"
