@@ -27,6 +27,9 @@ func (f *streamFactory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, ac 
 	sport, dport := tcpFlow.Endpoints()
 	c.ends[0] = endpoint(src, sport)
 	c.ends[1] = endpoint(dst, dport)
+	// A connection whose handshake we see starts at a message boundary:
+	// bytes before its first start line are not HTTP, not a late join.
+	c.fromStart = tcp.SYN
 	for i := range c.halves {
 		c.halves[i] = &half{conn: c, index: i}
 	}
@@ -52,8 +55,11 @@ type conn struct {
 	known    bool
 	opaque   bool // upgraded (101, CONNECT): no longer HTTP
 	late     int  // requests timed out whose responses may still arrive (and are then skipped)
-	skipped  bool // counted a drop for this connection's mid-stream start already
+	skipped  bool // counted a drop for this connection's mid-stream or non-HTTP start already
 	counted  bool // counted in Stats.Connections already
+	// fromStart: the first packet seen was a SYN, so the connection was
+	// captured from its first byte.
+	fromStart bool
 }
 
 // half is one direction of a conn.
@@ -118,20 +124,29 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemble
 		h.pre = append(h.pre, data...)
 		pos, isRequest := sniff(h.pre)
 		if pos < 0 {
-			if bytes.IndexByte(h.pre, '\n') >= 0 || len(h.pre) > maxHeaderBytes {
-				c.dropOnce(dropMidStream)
-				// Keep only an unfinished last line.
-				if nl := bytes.LastIndexByte(h.pre, '\n'); nl >= 0 {
-					h.pre = h.pre[nl+1:]
+			nl := bytes.LastIndexByte(h.pre, '\n')
+			tooLong := nl < 0 && len(h.pre) > maxHeaderBytes
+			switch {
+			case tooLong && (plausibleStart(h.pre, false) || plausibleStart(h.pre, true)):
+				// A start line longer than a whole header block may
+				// be: HTTP, but malformed.
+				if !c.skipped {
+					c.skipped = true
+					c.r.drop(dropParseError)
 				}
-				if len(h.pre) > maxHeaderBytes {
-					h.pre = nil
-				}
+			case nl >= 0 || tooLong:
+				c.skipStart(h.pre)
+			default:
+				return // the first line is not complete yet
+			}
+			// Keep only an unfinished last line, and not a long one.
+			if h.pre = h.pre[nl+1:]; len(h.pre) > maxHeaderBytes {
+				h.pre = nil
 			}
 			return
 		}
 		if pos > 0 {
-			c.dropOnce(dropMidStream)
+			c.skipStart(h.pre[:pos])
 		}
 		data, h.pre = h.pre[pos:], nil
 		c.assignRoles(h, isRequest, ts)
@@ -164,6 +179,7 @@ func (c *conn) assignRoles(h *half, sendsRequests bool, ts time.Time) {
 		bodyCap:   c.r.cfg.BodyCap,
 		onMessage: c.request,
 		onSkip:    func(string) { c.r.drop(dropParseError) },
+		onAbandon: c.requestFailed,
 		pool:      &c.r.messages,
 	}
 	server.p = &parser{
@@ -172,11 +188,18 @@ func (c *conn) assignRoles(h *half, sendsRequests bool, ts time.Time) {
 		responseFraming: c.responseFraming,
 		onMessage:       c.response,
 		onSkip:          func(string) { c.r.drop(dropParseError) },
+		onAbandon:       c.responseFailed,
 		pool:            &c.r.messages,
 	}
 	// Bytes the other half buffered before the roles were known start
 	// mid-message; its parser resynchronises on them.
 	other := c.halves[1-h.index]
+	if len(other.pre) > 0 && !plausibleStart(other.pre, other.p.response) {
+		// Bytes that cannot begin its first message: for a request
+		// side, typically what a client that does not speak HTTP/1.x
+		// sent before the server answered with an error.
+		c.skipStart(other.pre)
+	}
 	if len(other.pre) > 0 {
 		pre := other.pre
 		other.pre = nil
@@ -205,8 +228,39 @@ func (c *conn) responseFraming(status int) framing {
 func (c *conn) request(m *message) {
 	c.pending = append(c.pending, m)
 	if len(c.pending) > c.r.cfg.MaxPendingPerConn {
-		c.r.drop(dropPendingOverflow)
+		old := c.popPending()
+		if !old.failed { // a failed one is counted already
+			c.r.drop(dropPendingOverflow)
+		}
+		c.r.messages.put(old)
+	}
+}
+
+// requestFailed keeps a request abandoned as malformed (counted as a
+// parse error) in the pending order: its response, when it comes, is
+// skipped instead of being paired with the next request.
+func (c *conn) requestFailed(m *message) {
+	m.failed = true
+	c.request(m)
+}
+
+// responseFailed: a response was abandoned as malformed (counted as a
+// parse error) after its status line. The request it answers is emitted
+// with the response missing (PARSE_ERROR), so the next response pairs
+// with the next request.
+func (c *conn) responseFailed(m *message) {
+	status := m.status
+	c.r.messages.put(m)
+	switch {
+	case status < 200:
+		// An interim response answers nothing.
+	case c.late > 0:
+		c.late-- // it answered a request emitted already (timed out)
+	case len(c.pending) == 0:
+	case c.pending[0].failed:
 		c.r.messages.put(c.popPending())
+	default:
+		c.r.emit(c, c.popPending(), nil, schema.MissingReason_MISSING_REASON_PARSE_ERROR)
 	}
 }
 
@@ -245,6 +299,13 @@ func (c *conn) response(m *message) {
 		c.r.drop(dropLateResponse)
 		c.r.messages.put(m)
 		return
+	case len(c.pending) > 0 && c.pending[0].failed:
+		// It answers a request that was malformed (counted as a parse
+		// error): there is no exchange to pair it with.
+		c.r.messages.put(c.popPending())
+		c.r.drop(dropResponseWithoutRequest)
+		c.r.messages.put(m)
+		return
 	}
 	if len(c.pending) == 0 {
 		c.r.drop(dropResponseWithoutRequest)
@@ -258,6 +319,20 @@ func (c *conn) response(m *message) {
 // flush or the end of the capture). ac is nil here.
 func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 	delete(c.r.conns, c)
+	if c.counted && !c.known {
+		// It carried bytes but no complete HTTP/1.x start line. Garbage
+		// without a line end (a TLS handshake) was not counted on
+		// arrival; a first start line cut off by the end is incomplete.
+		for _, h := range c.halves {
+			switch {
+			case len(h.pre) == 0:
+			case plausibleStart(h.pre, false) || plausibleStart(h.pre, true):
+				c.r.drop(dropIncomplete)
+			default:
+				c.skipStart(h.pre)
+			}
+		}
+	}
 	for _, h := range c.halves {
 		if h.p != nil && !h.p.close() {
 			c.r.drop(dropIncomplete)
@@ -268,6 +343,10 @@ func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 		reason = schema.MissingReason_MISSING_REASON_CAPTURE_ENDED
 	}
 	for _, req := range c.pending {
+		if req.failed {
+			c.r.messages.put(req) // counted as a parse error
+			continue
+		}
 		c.r.emit(c, req, nil, reason)
 	}
 	c.pending = nil
@@ -278,16 +357,49 @@ func (c *conn) ReassemblyComplete(ac reassembly.AssemblerContext) bool {
 // still unanswered, oldest first.
 func (c *conn) timeOut(deadline time.Time) {
 	for len(c.pending) > 0 && c.pending[0].last.Before(deadline) {
-		c.late++
-		c.r.emit(c, c.popPending(), nil, schema.MissingReason_MISSING_REASON_TIMEOUT)
+		c.late++ // its response, should it come, is skipped
+		if m := c.popPending(); m.failed {
+			c.r.messages.put(m) // counted as a parse error
+		} else {
+			c.r.emit(c, m, nil, schema.MissingReason_MISSING_REASON_TIMEOUT)
+		}
 	}
 }
 
-func (c *conn) dropOnce(reason dropReason) {
-	if !c.skipped {
-		c.skipped = true
-		c.r.drop(reason)
+// skipStart counts, once per connection, that bytes before its first
+// message were skipped: not_http for a connection seen from its SYN
+// (garbage, TLS, another protocol on the port), mid_stream for one joined
+// while open. first is some of those bytes, to tell TLS and HTTP/2 apart
+// in the log (which never shows the bytes themselves).
+func (c *conn) skipStart(first []byte) {
+	if c.skipped {
+		return
 	}
+	c.skipped = true
+	reason := dropMidStream
+	if c.fromStart {
+		reason = dropNotHTTP
+	}
+	c.r.drop(reason)
+	c.r.log.Debug("skipping bytes before the first HTTP/1.x message", "conn", c.seen(), "reason", reason.String(), "looks_like", guessProtocol(first))
+}
+
+// seen is the connection as "first sender->other end", usable before the
+// roles are known.
+func (c *conn) seen() string {
+	a, b := c.ends[0], c.ends[1]
+	return a.Ip + ":" + strconv.Itoa(int(a.Port)) + "->" + b.Ip + ":" + strconv.Itoa(int(b.Port))
+}
+
+// guessProtocol names what non-HTTP/1.x bytes probably are.
+func guessProtocol(b []byte) string {
+	switch {
+	case len(b) >= 3 && b[0] == 0x16 && b[1] == 0x03:
+		return "tls"
+	case bytes.HasPrefix(b, []byte("PRI * HTTP/2.0")):
+		return "http2"
+	}
+	return "unknown"
 }
 
 // sessionKey is the connection as "client->server", computed once.

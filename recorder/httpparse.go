@@ -30,6 +30,11 @@ type message struct {
 	bodySize  int64
 	truncated bool
 
+	// failed: a request abandoned as malformed after its head was
+	// parsed, kept in its connection's order so that its response is
+	// not paired with the next request.
+	failed bool
+
 	first, last time.Time // capture time of the first and last byte
 
 	store []schema.Header // what headers point into, kept for reuse
@@ -122,6 +127,10 @@ type parser struct {
 	pool *messagePool
 	// onSkip is told about bytes dropped while resynchronising and why.
 	onSkip func(reason string)
+	// onAbandon is given a message whose head parsed but whose body or
+	// trailers did not (it is then not passed to onMessage); nil drops
+	// it.
+	onAbandon func(*message)
 
 	state     parseState
 	lineStart bool   // in stateResync: buf[0] begins a line
@@ -129,6 +138,7 @@ type parser struct {
 	own       []byte // storage for bytes kept between feeds
 	cur       *message
 	bodyLeft  int64
+	trailers  int // bytes of the trailer section so far, bounded like a header block
 }
 
 // feed consumes data captured at ts.
@@ -210,7 +220,7 @@ func (p *parser) step(ts time.Time) bool {
 			return true
 		}
 		if size == 0 {
-			p.state = stateTrailers
+			p.state, p.trailers = stateTrailers, 0
 		} else {
 			p.bodyLeft, p.state = size, stateChunkData
 		}
@@ -240,6 +250,12 @@ func (p *parser) step(ts time.Time) bool {
 		}
 		if len(line) == 0 {
 			p.finish()
+			return true
+		}
+		// Trailers are headers: bounded as a header block is, or a
+		// stream of trailer lines would grow the message without end.
+		if p.trailers += len(line) + 2; p.trailers > maxHeaderBytes {
+			p.fail(fmt.Errorf("%w: trailer section longer than %d bytes", errParse, maxHeaderBytes), true)
 			return true
 		}
 		if name, value, ok := splitHeader(string(line)); ok {
@@ -334,9 +350,13 @@ func (p *parser) finish() {
 // offending line was already consumed, buf starts at a line boundary and
 // that line is a candidate too; otherwise the bad start line is skipped.
 func (p *parser) fail(err error, lineConsumed bool) {
+	m := p.cur
 	p.cur = nil
 	if p.onSkip != nil {
 		p.onSkip(err.Error())
+	}
+	if m != nil && p.onAbandon != nil {
+		p.onAbandon(m)
 	}
 	p.lineStart = lineConsumed
 	p.state = stateResync

@@ -362,3 +362,35 @@ func FuzzHeaderEnd(f *testing.F) {
 		}
 	})
 }
+
+// TestParserBoundsTrailers: trailers are headers, bounded like a header
+// block. 10 MB of trailer lines after the last chunk used to be kept, a
+// header each (167 MiB of heap for 13 MB); now the message is abandoned
+// (one skip) once they pass maxHeaderBytes, and the next response parses.
+func TestParserBoundsTrailers(t *testing.T) {
+	var msgs []*message
+	var skips []string
+	p := &parser{
+		response:  true,
+		bodyCap:   1 << 20,
+		onMessage: func(m *message) { msgs = append(msgs, m) },
+		onSkip:    func(r string) { skips = append(skips, r) },
+	}
+	now := time.Unix(0, 0)
+	p.feed([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"), now)
+	line := "X-Pad: 0123456789\r\n"
+	block := []byte(strings.Repeat(line, (64<<10)/len(line)))
+	for range 160 { // 10 MB
+		p.feed(block, now)
+	}
+	p.feed([]byte("\r\nHTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"), now)
+	if len(skips) != 1 || !strings.Contains(skips[0], "trailer section longer than 65536 bytes") {
+		t.Fatalf("skips %q, want one for the trailer section", skips)
+	}
+	if p.cur != nil {
+		t.Fatalf("the message is still being parsed, %d headers", len(p.cur.headers))
+	}
+	if len(msgs) != 1 || msgs[0].status != 204 {
+		t.Fatalf("messages %q, want the 204 after the trailers", summary(msgs))
+	}
+}

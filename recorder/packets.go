@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"github.com/google/gopacket/reassembly"
 )
 
@@ -62,11 +60,20 @@ func openFiles(paths []string) (*fileSet, error) {
 func (fs *fileSet) total() int64 {
 	var n int64
 	for _, p := range fs.paths {
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			n += st.Size()
-		}
+		n += fs.size(p)
 	}
 	return n
+}
+
+// size is the size of one file; 0 for stdin and what is not a regular file.
+func (fs *fileSet) size(path string) int64 {
+	if path == "-" {
+		return 0
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+		return st.Size()
+	}
+	return 0
 }
 
 // advance opens the next file; io.EOF when there is none.
@@ -86,42 +93,13 @@ func (fs *fileSet) advance() error {
 	}
 	fs.cur = f
 	fs.read = &countingReader{r: f}
-	br := bufio.NewReaderSize(fs.read, 1<<16)
-	magic, err := br.Peek(4)
+	src, err := openCapture(fs.read)
 	if err != nil {
-		return fmt.Errorf("reading %s: not a pcap or pcapng file (%d bytes)", path, len(magic))
+		return fmt.Errorf("reading %s: %w", path, err)
 	}
-	if string(magic) == "\x0a\x0d\x0d\x0a" {
-		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			return fmt.Errorf("reading pcapng %s: %w", path, err)
-		}
-		fs.src = zeroCopy{ng}
-		return nil
-	}
-	pr, err := pcapgo.NewReader(br)
-	if err != nil {
-		return fmt.Errorf("reading %s: not a pcap or pcapng file: %w", path, err)
-	}
-	fs.src = zeroCopy{pr}
+	fs.src = src
 	return nil
 }
-
-// zeroCopy reads packets into the reader's own buffer instead of a new
-// one per packet. That is safe here: reassembly copies what it holds back
-// (out-of-order data) and the parser copies what it keeps.
-type zeroCopy struct {
-	r interface {
-		ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-		LinkType() layers.LinkType
-	}
-}
-
-func (z zeroCopy) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	return z.r.ZeroCopyReadPacketData()
-}
-
-func (z zeroCopy) LinkType() layers.LinkType { return z.r.LinkType() }
 
 func (fs *fileSet) Close() {
 	if fs.cur != nil && fs.cur != os.Stdin {
@@ -317,10 +295,7 @@ func (r *Recorder) readFiles(ctx context.Context, fs *fileSet) error {
 			}
 			return err
 		}
-		lt := fs.src.LinkType()
-		if _, ok := firstLayer(lt, nil); !ok {
-			return fmt.Errorf("reading %s: link type %v is not supported (want Ethernet, Linux cooked, loopback or raw IP)", fs.paths[fs.next-1], lt)
-		}
+		path := fs.paths[fs.next-1]
 		for i := 0; ; i++ {
 			if i%1024 == 0 && ctx.Err() != nil {
 				return ctx.Err()
@@ -329,13 +304,21 @@ func (r *Recorder) readFiles(ctx context.Context, fs *fileSet) error {
 			if errors.Is(err, io.EOF) {
 				break
 			}
+			if errors.Is(err, errSkipPacket) {
+				// A pcapng interface of a link type we do not decode.
+				r.stats.packets.Add(1)
+				r.drop(dropDecode)
+				continue
+			}
 			if err != nil {
 				// A truncated or corrupt file: keep what was read, say
-				// where it stopped.
-				r.log.Warn("capture file ends early", "file", fs.paths[fs.next-1], "err", err)
-				r.drop(dropDecode)
+				// where it stopped, skip the rest of the file.
+				r.drop(dropCorruptFile)
+				r.log.Warn("capture file truncated or corrupt: the rest of it is skipped", "file", path, "err", err, "file_bytes", fs.size(path))
 				break
 			}
+			// pcapng files may mix link types: each packet has its own.
+			lt := fs.src.LinkType()
 			r.packet(dec, lt, data, ci)
 			if i%1024 == 0 {
 				r.stats.fileRead.Store(readBefore + fs.read.n)

@@ -360,12 +360,15 @@ const (
 	dropUnanswered                               // a request without a response, dropped because DropUnanswered is set
 	dropQueueFull                                // live capture: the sink's queue was full
 	dropSinkClosed                               // the run ended (or the flush timed out) while waiting for the sink
+	dropCorruptFile                              // a capture file truncated or corrupt: the rest of it is skipped (counts files)
+	dropNotHTTP                                  // a connection seen from its start whose first bytes are not HTTP/1.x (counts connections)
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
 	"decode", "mid_stream", "gap", "memory_cap", "parse_error", "incomplete",
 	"response_without_request", "pending_overflow", "upgrade", "encode", "late_response", "unanswered", "queue_full", "sink_closed",
+	"corrupt_file", "not_http",
 }
 
 func (d dropReason) String() string { return dropNames[d] }

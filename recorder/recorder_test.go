@@ -144,27 +144,49 @@ func TestLoopbackCapture(t *testing.T) {
 	}
 }
 
-// TestTruncatedCapture cuts the capture file in the middle of a packet:
-// the recorder keeps what it read, counts the rest, and does not fail.
+// TestTruncatedCapture cuts the real capture file in the middle of a
+// packet: the recorder keeps what it read, counts the file once as
+// corrupt_file, emits the request whose response was cut off without it
+// (CAPTURE_ENDED, its torn response counted as incomplete), and does not
+// fail.
 func TestTruncatedCapture(t *testing.T) {
 	full, err := os.ReadFile("testdata/loopback.pcap")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cut := range []int{24 + 16 + 3, len(full) / 3, len(full) / 2, len(full) - 7} {
-		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+	cases := []struct {
+		cut                         int
+		packets, exchanges, missing uint64
+		incomplete                  uint64
+	}{
+		{cut: 24 + 16 + 3, packets: 0},                                              // inside the first packet
+		{cut: len(full) / 3, packets: 27, exchanges: 8, missing: 1, incomplete: 1},  // inside GET /big's response
+		{cut: len(full) / 2, packets: 28, exchanges: 8, missing: 1, incomplete: 1},  // likewise, one packet on
+		{cut: len(full) - 7, packets: 48, exchanges: 10, missing: 0, incomplete: 0}, // inside the last packet (a FIN)
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprint(tc.cut), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "cut.pcap")
-			if err := os.WriteFile(path, full[:cut], 0o644); err != nil {
+			if err := os.WriteFile(path, full[:tc.cut], 0o644); err != nil {
 				t.Fatal(err)
 			}
 			sink := &memSink{}
 			st := record(t, sink, path)
-			if st.Drops["decode"] != 1 {
-				t.Errorf("drops %v: want the torn packet counted once as decode", st.Drops)
+			want := map[string]uint64{"corrupt_file": 1, "incomplete": tc.incomplete}
+			for reason, n := range st.Drops {
+				if n != want[reason] {
+					t.Errorf("drop %s = %d, want %d", reason, n, want[reason])
+				}
 			}
-			// Every request seen was emitted, with or without a response.
-			if got := len(sink.exchanges(t)); uint64(got) != st.Exchanges {
-				t.Errorf("%d exchanges in the sink, stats say %d", got, st.Exchanges)
+			got := sink.exchanges(t)
+			if st.Packets != tc.packets || st.Exchanges != tc.exchanges || uint64(len(got)) != tc.exchanges || st.ResponsesMissing != tc.missing {
+				t.Errorf("%d packets, %d exchanges (%d in the sink), %d without a response; want %d, %d, %d",
+					st.Packets, st.Exchanges, len(got), st.ResponsesMissing, tc.packets, tc.exchanges, tc.missing)
+			}
+			for _, e := range got {
+				if r := e.GetResponseMissing(); r != nil && r.Reason != schema.MissingReason_MISSING_REASON_CAPTURE_ENDED {
+					t.Errorf("%s %s: missing %v, want CAPTURE_ENDED", e.Request.Method, e.Request.Target, r.Reason)
+				}
 			}
 		})
 	}

@@ -132,6 +132,8 @@ func split(fromClient bool, base int, s string, n int) []seg {
 // the middle of a body.
 func TestTCPSegments(t *testing.T) {
 	l1 := len(req1)
+	badChunkResp := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+	badChunkReq := "POST /bad HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n0\r\n\r\n"
 	cases := []struct {
 		name   string
 		script []seg
@@ -221,6 +223,25 @@ func TestTCPSegments(t *testing.T) {
 				server(0, resp1), server(len(resp1), resp2)}),
 			want:  []string{"GET /one 0 ", "POST /two 201 second"},
 			drops: map[string]uint64{"late_response": 1},
+		},
+		{
+			// The response is lost, not its place: GET /one is emitted
+			// without it (it was paired with POST /two's response).
+			name: "a response with a bad chunk size",
+			script: join(handshake, []seg{client(0, req1), server(0, badChunkResp), client(l1, req2),
+				server(len(badChunkResp), resp2)}),
+			want:  []string{"GET /one 0 ", "POST /two 201 second"},
+			drops: map[string]uint64{"parse_error": 1},
+		},
+		{
+			// The malformed request is dropped, and its response with it
+			// (with POST /two pipelined behind it, that response was
+			// paired with POST /two).
+			name: "a request with a bad chunk size, pipelined",
+			script: join(handshake, []seg{client(0, badChunkReq), client(len(badChunkReq), req2), server(0, resp1),
+				server(len(resp1), resp2)}),
+			want:  []string{"POST /two 201 second"},
+			drops: map[string]uint64{"parse_error": 1, "response_without_request": 1},
 		},
 		{
 			name:   "bytes lost, then the stream goes on",

@@ -57,6 +57,9 @@ type headerRule struct {
 
 // NewRewriter compiles rules.
 func NewRewriter(rules Rules) (*Rewriter, error) {
+	if !validHost(rules.Host) {
+		return nil, fmt.Errorf("host %q: not a host name (letters, digits and -._~:[] only)", rules.Host)
+	}
 	rw := &Rewriter{host: rules.Host, tagHeader: HeaderReplay}
 	if rules.TagHeader != "" {
 		if !validHeaderName(rules.TagHeader) {
@@ -76,6 +79,9 @@ func NewRewriter(rules Rules) (*Rewriter, error) {
 		if !ok || !validHeaderName(strings.TrimSpace(name)) {
 			return nil, fmt.Errorf("set header %q: want \"Name: value\"", h)
 		}
+		if !validHeaderValue(value) {
+			return nil, fmt.Errorf("set header %q: the value holds a control character (a line break?)", h)
+		}
 		rw.setHeaders = append(rw.setHeaders, [2]string{strings.TrimSpace(name), strings.TrimSpace(value)})
 	}
 	for _, name := range rules.DeleteHeaders {
@@ -92,6 +98,9 @@ func NewRewriter(rules Rules) (*Rewriter, error) {
 		r, err := compileRegexRule(rule)
 		if err != nil {
 			return nil, fmt.Errorf("replace header %q: %w", h, err)
+		}
+		if !validHeaderValue(r.repl) {
+			return nil, fmt.Errorf("replace header %q: the replacement holds a control character (a line break?)", h)
 		}
 		rw.replaceHeaders = append(rw.replaceHeaders, headerRule{name: strings.TrimSpace(name), regexRule: r})
 	}
@@ -129,6 +138,32 @@ func validHeaderName(name string) bool {
 	}
 	for _, c := range name {
 		if c <= ' ' || c >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue: what the HTTP client sends, no control characters
+// but tab (a line break in a value would end the header).
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validHost: the characters the HTTP client accepts in a Host header
+// (empty means "keep the recorded one").
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~:[]!$&'()*+,;=%", c) >= 0:
+		default:
 			return false
 		}
 	}
