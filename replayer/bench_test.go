@@ -49,8 +49,6 @@ func fastHandler(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(`{"ok":true}`))
 }
 
-func fastStaging() *httptest.Server { return httptest.NewServer(http.HandlerFunc(fastHandler)) }
-
 // stagingProcess runs the fast staging server in a child process (this
 // test binary, re-executed), as a real staging would be: its goroutines,
 // garbage collector and scheduler are not the replayer's. It returns the
