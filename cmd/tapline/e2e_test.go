@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/internal/stacktest"
+	"github.com/tapline/tapline/internal/stream"
+	"github.com/tapline/tapline/schema"
 )
 
 // runTapline runs the tapline command line in-process, exactly as main
@@ -227,6 +230,38 @@ func endToEnd(t *testing.T, bin, esURL, exchanges, results, group string) {
 			t.Errorf("GET /users/2: regressions %v route %v, want [body:$.name] GET /users/{id}", d["regressions"], d["route"])
 		}
 	}
+}
+
+// publish writes recs to topic and returns once all are acknowledged.
+func publish(t *testing.T, ctx context.Context, brokers []string, topic string, recs ...stream.Record) {
+	t.Helper()
+	p, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: brokers, Topic: topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	if err := p.Publish(ctx, recs...); err != nil {
+		t.Fatalf("publishing %d records to %s: %v", len(recs), topic, err)
+	}
+}
+
+// itemExchanges builds n recorded GET /items/<i> exchanges with ids
+// <prefix>-0000 on, spread over sessions sessions, each answered 200 with
+// body in production.
+func itemExchanges(t *testing.T, prefix string, n, sessions int, body string) []stream.Record {
+	t.Helper()
+	recs := make([]stream.Record, 0, n)
+	for i := range n {
+		ex := &schema.Exchange{Id: fmt.Sprintf("%s-%04d", prefix, i), SessionKey: fmt.Sprintf("s%02d", i%sessions),
+			Request:  &schema.Request{Method: "GET", Target: fmt.Sprintf("/items/%d", i), Host: "prod.example"},
+			Original: &schema.Exchange_Response{Response: &schema.Response{Status: 200, Body: []byte(body)}}}
+		v, h, err := schema.EncodeExchange(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, stream.Record{Key: []byte(ex.SessionKey), Value: v, Headers: h, Time: time.Now()})
+	}
+	return recs
 }
 
 // esCount refreshes index (what was indexed is not searchable until a

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/internal/stacktest"
 	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/schema"
@@ -110,11 +109,6 @@ func TestAnalyzeElasticsearchOutage(t *testing.T) {
 // target outcome each, half of them a mismatch.
 func publishResults(t *testing.T, ctx context.Context, brokers []string, topic string, first, n int) {
 	t.Helper()
-	p, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: brokers, Topic: topic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(ctx)
 	recs := make([]stream.Record, 0, n)
 	for i := first; i < first+n; i++ {
 		id := fmt.Sprintf("r-%d", i)
@@ -137,7 +131,5 @@ func publishResults(t *testing.T, ctx context.Context, brokers []string, topic s
 		}
 		recs = append(recs, stream.Record{Key: []byte(id), Value: v, Headers: h, Time: time.Now()})
 	}
-	if err := p.Publish(ctx, recs...); err != nil {
-		t.Fatalf("publishing results: %v", err)
-	}
+	publish(t, ctx, brokers, topic, recs...)
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/internal/stacktest"
 	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/schema"
@@ -28,16 +27,6 @@ func TestPoisonRecords(t *testing.T) {
 	kafkaURL := func(topic string) string { return "kafka://" + strings.Join(brokers, ",") + "/" + topic }
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	publish := func(topic string, recs ...stream.Record) {
-		p, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: brokers, Topic: topic})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close(ctx)
-		if err := p.Publish(ctx, recs...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	valid := func(id string) stream.Record {
 		ex := &schema.Exchange{Id: id, SessionKey: id, Request: &schema.Request{Method: "GET", Target: "/" + id, Host: "prod.example"},
 			Original: &schema.Exchange_Response{Response: &schema.Response{Status: 200, Body: []byte("ok")}}}
@@ -53,7 +42,7 @@ func TestPoisonRecords(t *testing.T) {
 			future.Headers[i].Value = []byte("9.0") // a major version this build cannot read
 		}
 	}
-	publish(exchanges, valid("a"), stream.Record{Key: []byte("junk"), Value: []byte("not protobuf"), Time: time.Now()}, future, valid("b"))
+	publish(t, ctx, brokers, exchanges, valid("a"), stream.Record{Key: []byte("junk"), Value: []byte("not protobuf"), Time: time.Now()}, future, valid("b"))
 
 	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	defer staging.Close()
@@ -86,7 +75,7 @@ func TestPoisonRecords(t *testing.T) {
 	checkDLQ(dlq1, "", "is not supported")
 
 	// A poison record on the results topic, then the analyzer.
-	publish(results, stream.Record{Key: []byte("junk"), Value: []byte{0xff, 0x00, 0x12}, Time: time.Now()})
+	publish(t, ctx, brokers, results, stream.Record{Key: []byte("junk"), Value: []byte{0xff, 0x00, 0x12}, Time: time.Now()})
 	actx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	var alog string

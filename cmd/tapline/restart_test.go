@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/internal/stacktest"
-	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/schema"
 )
 
@@ -32,25 +30,7 @@ func TestReplayGroupRestart(t *testing.T) {
 	defer cancel()
 
 	const n = 1000
-	prod, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: brokers, Topic: exchanges})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []stream.Record
-	for i := range n {
-		ex := &schema.Exchange{Id: fmt.Sprintf("ex-%04d", i), SessionKey: fmt.Sprintf("s%02d", i%40),
-			Request:  &schema.Request{Method: "GET", Target: fmt.Sprintf("/items/%d", i), Host: "prod.example"},
-			Original: &schema.Exchange_Response{Response: &schema.Response{Status: 200}}}
-		v, h, err := schema.EncodeExchange(ex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, stream.Record{Key: []byte(ex.SessionKey), Value: v, Headers: h, Time: time.Now()})
-	}
-	if err := prod.Publish(ctx, recs...); err != nil {
-		t.Fatal(err)
-	}
-	prod.Close(ctx)
+	publish(t, ctx, brokers, exchanges, itemExchanges(t, "ex", n, 40, "")...)
 
 	// Staging is slow enough (10 ms a request, 4 in flight) for the kill
 	// to land mid-topic; it notes which run (X-Run) sent which exchange.

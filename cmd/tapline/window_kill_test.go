@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -12,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/internal/stacktest"
-	"github.com/tapline/tapline/internal/stream"
-	"github.com/tapline/tapline/schema"
 )
 
 // TestWindowReplayKilled (issue 7): a window replay is killed with SIGKILL
@@ -33,25 +29,7 @@ func TestWindowReplayKilled(t *testing.T) {
 	defer cancel()
 
 	const n = 400
-	prod, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: brokers, Topic: exchanges})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []stream.Record
-	for i := range n {
-		ex := &schema.Exchange{Id: fmt.Sprintf("w-%04d", i), SessionKey: fmt.Sprintf("s%02d", i%20),
-			Request:  &schema.Request{Method: "GET", Target: fmt.Sprintf("/items/%d", i), Host: "prod.example"},
-			Original: &schema.Exchange_Response{Response: &schema.Response{Status: 200, Body: []byte("ok")}}}
-		v, h, err := schema.EncodeExchange(ex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, stream.Record{Key: []byte(ex.SessionKey), Value: v, Headers: h, Time: time.Now()})
-	}
-	if err := prod.Publish(ctx, recs...); err != nil {
-		t.Fatal(err)
-	}
-	prod.Close(ctx)
+	publish(t, ctx, brokers, exchanges, itemExchanges(t, "w", n, 20, "ok")...)
 	until := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
 
 	var hits atomic.Int64
