@@ -54,6 +54,9 @@ type ProducerConfig struct {
 	// When it is full Enqueue refuses the record and the caller counts the
 	// drop. Default 10000.
 	QueueSize int
+	// Security is TLS and SASL for the connections. Default: plaintext,
+	// no authentication.
+	Security Security
 	// Logger receives publish errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -126,10 +129,14 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	sec, err := cfg.Security.compile()
+	if err != nil {
+		return nil, err
+	}
 	// A transport of its own: kafka-go's DefaultTransport is shared by the
 	// whole process and caches topic metadata, so a topic created after
 	// another client looked it up would stay "unknown" for its TTL.
-	transport := &kafka.Transport{ClientID: "tapline"}
+	transport := sec.transport()
 	p := &Producer{
 		cfg:       cfg,
 		transport: transport,
