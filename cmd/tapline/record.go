@@ -23,7 +23,7 @@ func recordCommand() *cli.Command {
 			"in order (--pcap), reassembles TCP, parses HTTP/1.x, pairs each request with its response\n" +
 			"and publishes one Exchange (schema v1) per pair, keyed by session. A live capture never\n" +
 			"waits for Kafka: when the queue is full, exchanges are dropped and counted (queue_full).",
-		Flags: envFlags("record", append(append(fileRetentionFlags(), captureRuleFlags("record")...), []cli.Flag{
+		Flags: envFlags("record", append(append(append(fileRetentionFlags(), captureRuleFlags("record")...), kafkaSecurityFlags()...), []cli.Flag{
 			&cli.StringFlag{Name: "iface", Usage: "capture live on this network interface (e.g. eth0, lo); runs until interrupted"},
 			&cli.IntSliceFlag{Name: "port", Usage: "live capture: TCP port of the HTTP server to record; repeat for several"},
 			&cli.StringFlag{Name: "bpf", Usage: "live capture: a tcpdump-style filter that replaces the one built from --port"},
@@ -83,6 +83,10 @@ func recordCommand() *cli.Command {
 				if _, err := serveMetrics(c.Context, addr, recorderCollector{rec: rec, out: out}); err != nil {
 					return err
 				}
+			}
+			if err := checkKafka(c, "to"); err != nil {
+				out.Close(context.Background())
+				return err
 			}
 			runErr := rec.Run(c.Context)
 			drainCtx, cancel := context.WithTimeout(context.Background(), c.Duration("drain-timeout"))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -92,7 +93,7 @@ func NewWindow(ctx context.Context, cfg WindowConfig) (*Window, error) {
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport, Timeout: 10 * time.Second}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cfg.Topic}})
 	if err != nil {
-		return nil, fmt.Errorf("kafka window: reading metadata of %s: %w", cfg.Topic, err)
+		return nil, fmt.Errorf("kafka window: reading metadata of %s: %w", cfg.Topic, explain(strings.Join(cfg.Brokers, ","), cfg.Security, sec, err))
 	}
 	if len(meta.Topics) != 1 || meta.Topics[0].Error != nil {
 		var terr error
