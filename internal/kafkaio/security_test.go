@@ -170,6 +170,6 @@ func TestSecureBroker(t *testing.T) {
 	}
 }
 
-func withPassword(s Security, pw string) Security { s.Password = pw; return s }
+func withPassword(s Security, pw string) Security  { s.Password = pw; return s }
 func withUser(s Security, u string) Security       { s.Username = u; return s }
 func withServerName(s Security, n string) Security { s.ServerName = n; return s }
