@@ -439,7 +439,7 @@ configure_es_security() {
 	say es "secure mode: TLS certificates and users admin (superuser) and tapline (tapline_writer) in $conf"
 }
 
-# es_scheme_opts: how to reach ES: in secure mode https, the local CA and
+# es_curl, es_base: how to reach ES: in secure mode https, the local CA and
 # the admin user (from a netrc file, not the command line).
 es_curl() {
 	if ((SECURE)); then
