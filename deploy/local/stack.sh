@@ -577,6 +577,7 @@ install_missing() {
 	command -v unzip >/dev/null || pkgs+=(unzip)
 	command -v flock >/dev/null || pkgs+=(util-linux)
 	command -v curl >/dev/null || pkgs+=(curl)
+	((SECURE)) && ! command -v openssl >/dev/null && pkgs+=(openssl)
 	((${#pkgs[@]})) || return 0
 	if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
 		die "missing: ${pkgs[*]}; install them (as root: apt-get install ${pkgs[*]})"
