@@ -46,6 +46,14 @@
 //   - the composable index template named <name>. While a data stream still
 //     uses it, ES refuses ("unable to remove composable templates [...] as they
 //     are in use by a data streams [...]") and it stays, like the stream.
+//
+// Private(t, PrivateOptions{...}) starts a broker and/or a node of the
+// test's own (state dir, free ports), for tests that stop them or need
+// them configured differently; with Secure, in stack.sh's secure mode
+// (SASL_SSL broker, https node with security on). Stack.Secure gives the
+// CA and the credentials; Stack.Topic, Stack.Index and Stack.ESRequest
+// work on the private services with them. Each start costs 15–60 s on
+// this machine: start one per test binary, and share it among subtests.
 package stacktest
 
 import (
