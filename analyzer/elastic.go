@@ -12,18 +12,24 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/tapline/tapline/internal/esclient"
 )
 
 // ElasticConfig configures the Elasticsearch indexer. Zero values are the
 // documented defaults.
 type ElasticConfig struct {
-	URL string // http(s)://host:9200; required
+	URL string // http(s)://host:9200, without credentials in it; required
 	// DataStream is the data stream the pair documents go to; the index
 	// template of the same name is installed by EnsureTemplate. Default
 	// "tapline-pairs".
 	DataStream string
 	// Username and Password, or APIKey, authenticate; default none.
 	Username, Password, APIKey string
+	// CAFile (PEM) or CAFingerprint (SHA-256 of a certificate in the
+	// node's chain) say which certificate an https node must present.
+	// Default: one signed by a CA of the system's roots.
+	CAFile, CAFingerprint string
 	// MinBackoff and MaxBackoff bound the wait between retries of a bulk
 	// request that failed transiently (connection errors, 429, 5xx).
 	// Defaults 100ms and 10s. Retries go on until the context ends.
@@ -56,15 +62,24 @@ func NewElastic(cfg ElasticConfig) (*Elastic, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	es, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses: []string{cfg.URL},
-		Username:  cfg.Username, Password: cfg.Password, APIKey: cfg.APIKey,
-		DisableRetry: true, // Index retries per item, with backoff, until its context ends
-	})
+	conn := cfg.conn()
+	esCfg, err := conn.Elasticsearch()
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch: %w", err)
+	}
+	esCfg.DisableRetry = true // Index retries per item, with backoff, until its context ends
+	es, err := elasticsearch.NewClient(esCfg)
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client for %s: %w", cfg.URL, err)
 	}
 	return &Elastic{cfg: cfg, es: es}, nil
+}
+
+func (cfg ElasticConfig) conn() esclient.Config {
+	return esclient.Config{
+		URL: cfg.URL, CAFile: cfg.CAFile, CAFingerprint: cfg.CAFingerprint,
+		Username: cfg.Username, Password: cfg.Password, APIKey: cfg.APIKey,
+	}
 }
 
 // EnsureTemplate installs (or updates) the index template that makes
@@ -79,6 +94,10 @@ func (e *Elastic) EnsureTemplate(ctx context.Context) error {
 		return fmt.Errorf("installing index template %s at %s: %w", e.cfg.DataStream, e.cfg.URL, err)
 	}
 	defer res.Body.Close()
+	if res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+		return fmt.Errorf("installing index template %s: %s: %s", e.cfg.DataStream, esclient.Unauthorized(res.StatusCode, e.cfg.conn()), msg)
+	}
 	if res.IsError() {
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
 		return fmt.Errorf("installing index template %s: %s: %s", e.cfg.DataStream, res.Status(), msg)

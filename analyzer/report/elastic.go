@@ -12,17 +12,23 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/tapline/tapline/internal/esclient"
 )
 
 // ESConfig says where the pair documents are and which of them to report
 // on. Zero values are the documented defaults.
 type ESConfig struct {
-	URL string // http(s)://host:9200; required
+	URL string // http(s)://host:9200, without credentials in it; required
 	// Index is the data stream (or index, alias or pattern) the analyzer
 	// writes to. Default "tapline-pairs".
 	Index string
 	// Username and Password, or APIKey, authenticate; default none.
 	Username, Password, APIKey string
+	// CAFile (PEM) or CAFingerprint (SHA-256 of a certificate in the
+	// node's chain) say which certificate an https node must present.
+	// Default: one signed by a CA of the system's roots.
+	CAFile, CAFingerprint string
 	// Options select the documents and bound the report.
 	Options
 }
@@ -46,10 +52,14 @@ func FromElasticsearch(ctx context.Context, cfg ESConfig) (Summary, error) {
 		cfg.Index = "tapline-pairs"
 	}
 	cfg.Options = cfg.Options.withDefaults()
-	es, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses: []string{cfg.URL},
-		Username:  cfg.Username, Password: cfg.Password, APIKey: cfg.APIKey,
-	})
+	esCfg, err := esclient.Config{
+		URL: cfg.URL, CAFile: cfg.CAFile, CAFingerprint: cfg.CAFingerprint,
+		Username: cfg.Username, Password: cfg.Password, APIKey: cfg.APIKey,
+	}.Elasticsearch()
+	if err != nil {
+		return Summary{}, fmt.Errorf("report: elasticsearch: %w", err)
+	}
+	es, err := elasticsearch.NewClient(esCfg)
 	if err != nil {
 		return Summary{}, fmt.Errorf("elasticsearch client for %s: %w", redact(cfg.URL), err)
 	}
@@ -75,6 +85,10 @@ func FromElasticsearch(ctx context.Context, cfg ESConfig) (Summary, error) {
 type esQuery struct {
 	es  *elasticsearch.Client
 	cfg ESConfig
+}
+
+func (q *esQuery) conn() esclient.Config {
+	return esclient.Config{URL: q.cfg.URL, Username: q.cfg.Username, APIKey: q.cfg.APIKey}
 }
 
 // filter is the selection of Options as query clauses.
@@ -344,6 +358,9 @@ func (q *esQuery) search(ctx context.Context, what string, body any, out any) er
 	defer res.Body.Close()
 	if res.IsError() {
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+		if res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
+			return fmt.Errorf("aggregating %s of %s: %s: %s", what, q.cfg.Index, esclient.Unauthorized(res.StatusCode, q.conn()), msg)
+		}
 		if res.StatusCode == http.StatusNotFound && bytes.Contains(msg, []byte("index_not_found_exception")) {
 			return fmt.Errorf("no index or data stream %q at %s: run `tapline analyze` into it first, or name the one it writes to",
 				q.cfg.Index, redact(q.cfg.URL))

@@ -136,7 +136,8 @@ func TestFromElasticsearchErrors(t *testing.T) {
 	}{
 		{"no URL", ESConfig{}, "no Elasticsearch URL"},
 		{"no such index", ESConfig{URL: esURL, Index: "tapline-report-missing-" + strings.ToLower(t.Name())}, "run `tapline analyze` into it first"},
-		{"credentials stay out of messages", ESConfig{URL: "http://user:secret@127.0.0.1:1", Index: "x"}, "http://127.0.0.1:1"},
+		{"credentials in the URL are refused, not repeated", ESConfig{URL: "http://user:secret@127.0.0.1:1", Index: "x"}, "URL holds credentials"},
+		{"unreachable", ESConfig{URL: "http://127.0.0.1:1", Index: "x"}, "http://127.0.0.1:1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

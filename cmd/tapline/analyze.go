@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,13 +21,12 @@ func analyzeCommand() *cli.Command {
 			"added/removed/changed), by lines when text, by hash otherwise; headers minus an ignore list.\n" +
 			"Verdicts: match, noise_only (every difference also shows against --baseline, or is learned\n" +
 			"noise of the route), mismatch; target_error and no_production when there is nothing to compare.",
-		Flags: envFlags("analyze", append(compareFlags(), []cli.Flag{
+		Flags: envFlags("analyze", append(append(append(compareFlags(), kafkaSecurityFlags()...), esSecurityFlags()...), []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where replay results come from: kafka://host:9092/topic or file://dir (the embedded log)"},
 			&cli.StringFlag{Name: "dlq", Usage: "where undecodable or unindexable results go, with a reason header: kafka://host:9092/topic or file://dir (default: log and count them)"},
 			&cli.StringFlag{Name: "group", Value: "tapline-analyzer", Usage: "Kafka consumer group; analyzers in one group share the partitions (file://: the name of the stored read position)"},
 			&cli.StringFlag{Name: "start", Value: "earliest", Usage: "where a new consumer group starts: earliest (all retained results) or latest"},
 			&cli.StringFlag{Name: "es", Usage: "Elasticsearch URL, http(s)://host:9200"},
-			&cli.StringFlag{Name: "es-username", Usage: "Elasticsearch basic-auth user (password from TAPLINE_ANALYZE_ES_PASSWORD)"},
 			&cli.StringFlag{Name: "data-stream", Value: "tapline-pairs", Usage: "data stream for pair documents; its index template has the same name"},
 			&cli.IntFlag{Name: "index-concurrency", Value: 2, Usage: "batches indexed at once while the next is compared; commits stay in order"},
 		}...)),
@@ -36,15 +34,19 @@ func analyzeCommand() *cli.Command {
 			if c.String("es") == "" {
 				return usageError("--es is required: the Elasticsearch URL, e.g. http://127.0.0.1:9200")
 			}
+			password, apiKey, err := esCredentials(c)
+			if err != nil {
+				return err
+			}
 			es, err := analyzer.NewElastic(analyzer.ElasticConfig{
 				URL: c.String("es"), DataStream: c.String("data-stream"),
-				Username: c.String("es-username"), Password: os.Getenv("TAPLINE_ANALYZE_ES_PASSWORD"),
-				APIKey: os.Getenv("TAPLINE_ANALYZE_ES_API_KEY"),
+				Username: c.String("es-username"), Password: password, APIKey: apiKey,
+				CAFile: c.String("es-ca-file"), CAFingerprint: c.String("es-ca-fingerprint"),
 			})
 			if err != nil {
 				return usageError("%v", err)
 			}
-			src, err := openSource(c.Context, sourceSpec{flag: "from", raw: c.String("from"), group: c.String("group"), start: c.String("start")})
+			src, err := openSource(c, sourceSpec{flag: "from", raw: c.String("from"), group: c.String("group"), start: c.String("start")})
 			if err != nil {
 				return err
 			}
@@ -71,6 +73,9 @@ func analyzeCommand() *cli.Command {
 			a, err := analyzer.New(cfg)
 			if err != nil {
 				return usageError("%v", err)
+			}
+			if err := checkKafka(c, "from", "dlq"); err != nil {
+				return err
 			}
 			return a.Run(c.Context)
 		},

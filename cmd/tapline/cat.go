@@ -26,7 +26,7 @@ func catCommand() *cli.Command {
 			"text, else base64. The filters of replay apply (to a result's exchange). --follow waits for\n" +
 			"new records instead of stopping at the end. Nothing is committed anywhere. A count of what\n" +
 			"was printed, filtered and undecodable goes to stderr at the end.",
-		Flags: envFlags("cat", append(selectFlags("print"), []cli.Flag{
+		Flags: envFlags("cat", append(append(selectFlags("print"), kafkaSecurityFlags()...), []cli.Flag{
 			&cli.StringSliceFlag{Name: "allow-method", Usage: "print only these HTTP methods; repeat for several (default: all)"},
 			&cli.StringFlag{Name: "since", Usage: "print records from this time: RFC 3339 or relative (-2h) (default: the oldest)"},
 			&cli.StringFlag{Name: "until", Usage: "print records before this time: RFC 3339, relative or now (default: now; with --follow, no end)"},
@@ -49,6 +49,9 @@ func catCommand() *cli.Command {
 				return err
 			}
 			defer src.Close()
+			if err := checkKafka(c, "URL"); err != nil {
+				return err
+			}
 			out := newJSONLines(c.App.Writer, 1)
 			defer out.Close(context.Background())
 			var printed, filtered, undecodable int
@@ -120,14 +123,14 @@ func catSource(c *cli.Context) (openedSource, error) {
 			if c.String("since") != "" {
 				return openedSource{}, usageError("--follow on Kafka starts at the end; --since is for files and windows")
 			}
-			return openSource(c.Context, spec)
+			return openSource(c, spec)
 		}
 		return openFollower(ep.Path, spec.since, c.String("since") != "")
 	}
 	if !spec.until.After(spec.since) {
 		return openedSource{}, usageError("--until %s is not after --since %s", spec.until.Format(time.RFC3339), spec.since.Format(time.RFC3339))
 	}
-	return openSource(c.Context, spec)
+	return openSource(c, spec)
 }
 
 // exchangeOf decodes rec as an exchange, or as a replay result and

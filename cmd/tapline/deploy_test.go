@@ -99,6 +99,21 @@ func getenvVars(t *testing.T) map[string]bool {
 	if len(vars) == 0 {
 		t.Fatal("found no os.Getenv(\"TAPLINE_...\") in cmd/tapline: the scan is broken")
 	}
+	// The secrets behind the file flags (secret): --kafka-password-file
+	// is TAPLINE_<COMMAND>_KAFKA_PASSWORD_FILE, its secret
+	// TAPLINE_<COMMAND>_KAFKA_PASSWORD.
+	var walk func([]*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			for _, f := range c.Flags {
+				if env := flagEnv(f); isSecretFile(f.Names()[0]) && len(env) > 0 {
+					vars[strings.TrimSuffix(env[0], "_FILE")] = true
+				}
+			}
+			walk(c.Subcommands)
+		}
+	}
+	walk(newApp(io.Discard, io.Discard).Commands)
 	return vars
 }
 
@@ -1511,6 +1526,8 @@ func TestDeployRenamedFlagFails(t *testing.T) {
 	for name, want := range map[string]bool{
 		"TAPLINE_REPLAY_TARGET": true, "TAPLINE_REPLAY_AUTHORIZATION": true, "TAPLINE_LOG_FORMAT": true,
 		"TAPLINE_REPLAY_TARGETS": false, "TAPLINE_ANALYZE_ES": false, "TAPLINE_ANALYZE_ES_PASSWORD": false,
+		"TAPLINE_REPLAY_KAFKA_PASSWORD": true, "TAPLINE_REPLAY_KAFKA_PASSWORD_FILE": true, "TAPLINE_ANALYZE_KAFKA_PASSWORD": false,
+		"TAPLINE_REPLAY_KAFKA_SASL": true,
 	} {
 		if got := envFor(app, cmd, cmdPath, getenv, name); got != want {
 			t.Errorf("%s for replay: %v, want %v", name, got, want)

@@ -67,10 +67,11 @@ func buildTapline(t *testing.T) string {
 
 // process is a running tapline command.
 type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan error
+	name   string
+	cmd    *exec.Cmd
+	log    *syncBuffer // stdout and stderr
+	stdout *syncBuffer // stdout alone, where a test asks for it
+	done   chan error
 }
 
 func startTapline(t *testing.T, bin string, args ...string) *process {

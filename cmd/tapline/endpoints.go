@@ -29,7 +29,7 @@ func kafkaEndpoint(flag, raw string) (stream.Endpoint, error) {
 
 // consumerFor opens a consumer-group member for the kafka:// URL given to
 // flag; start is the value of --start.
-func consumerFor(flag, raw, group, start string) (*kafkaio.Consumer, error) {
+func consumerFor(flag, raw, group, start string, sec kafkaio.Security) (*kafkaio.Consumer, error) {
 	ep, err := kafkaEndpoint(flag, raw)
 	if err != nil {
 		return nil, err
@@ -38,7 +38,7 @@ func consumerFor(flag, raw, group, start string) (*kafkaio.Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{Brokers: ep.Brokers, Topic: ep.Topic, Group: group, StartAtLatest: latest})
+	c, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{Brokers: ep.Brokers, Topic: ep.Topic, Group: group, StartAtLatest: latest, Security: sec})
 	if err != nil {
 		return nil, usageError("%v", err)
 	}

@@ -26,7 +26,7 @@ func importCommand() *cli.Command {
 			"exchanges are marked response missing. Ids are derived from the GoReplay id and time, so\n" +
 			"importing a file twice gives the same ids (Elasticsearch keeps one pair document).\n" +
 			"Filters, sampling, session keys and redaction are those of record.",
-		Flags: envFlags("import", append(append(fileRetentionFlags(), captureRuleFlags("import")...), []cli.Flag{
+		Flags: envFlags("import", append(append(append(fileRetentionFlags(), captureRuleFlags("import")...), kafkaSecurityFlags()...), []cli.Flag{
 			&cli.StringSliceFlag{Name: "gor", Usage: "GoReplay file to read (.gor, or gzip); repeat for several, read in order as one capture; - reads stdin"},
 			&cli.StringFlag{Name: "to", Usage: "where exchanges go: kafka://host:9092/topic, file://dir, or - for JSON lines on stdout"},
 			&cli.StringFlag{Name: "name", Value: gor.DefaultRecorder, Usage: "recorder name stored in every exchange"},
@@ -51,6 +51,10 @@ func importCommand() *cli.Command {
 			}
 			out, err := outputFor(c, "to")
 			if err != nil {
+				return err
+			}
+			if err := checkKafka(c, "to"); err != nil {
+				out.Close(context.Background())
 				return err
 			}
 			cfg := gor.Config{Recorder: c.String("name"), BodyCap: c.Int("body-cap"), SessionKey: rules.SessionKey}

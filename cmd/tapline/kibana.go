@@ -21,12 +21,17 @@ func kibanaCommand() *cli.Command {
 			Usage: "import tapline's data view, visualizations and dashboard into Kibana",
 			Description: "Sends deploy/kibana/tapline.ndjson (built into the binary; --file for another export) to\n" +
 				"Kibana's saved-objects import API, replacing objects with the same ids. The password comes from\n" +
-				"TAPLINE_KIBANA_PASSWORD, an API key from TAPLINE_KIBANA_API_KEY. Afterwards open the\n" +
+				"--password-file or TAPLINE_KIBANA_PASSWORD, an API key from --api-key-file or\n" +
+				"TAPLINE_KIBANA_API_KEY, never from a flag value. Afterwards open the\n" +
 				"\"tapline overview\" dashboard; its data view is tapline-pairs*.",
 			Flags: envFlags("kibana", []cli.Flag{
 				&cli.StringFlag{Name: "url", Usage: "Kibana's base URL, e.g. http://127.0.0.1:5601"},
 				&cli.StringFlag{Name: "space", Usage: "Kibana space to import into (default: the default space)"},
-				&cli.StringFlag{Name: "username", Usage: "basic-auth user (password from TAPLINE_KIBANA_PASSWORD)"},
+				&cli.StringFlag{Name: "username", Usage: "basic-auth user (its password: see --password-file)"},
+				&cli.StringFlag{Name: "password-file", Usage: "file holding the Kibana password"},
+				&cli.StringFlag{Name: "api-key-file", Usage: "file holding a Kibana API key (the base64 id:key), instead of a user"},
+				&cli.StringFlag{Name: "ca-file", Usage: "PEM file of the CAs to trust for an https Kibana (default: the system's)"},
+				&cli.StringFlag{Name: "ca-fingerprint", Usage: "trust an https Kibana presenting a certificate with this SHA-256 fingerprint (hex)"},
 				&cli.StringFlag{Name: "file", Usage: "import this saved-objects export instead of the built-in one"},
 			}),
 			Action: func(c *cli.Context) error {
@@ -44,9 +49,17 @@ func kibanaCommand() *cli.Command {
 				if errs := kibana.Validate(nd, nil); len(errs) > 0 {
 					return usageError("the export is not valid: %v", errors.Join(errs...))
 				}
+				password, err := secret(c, "password-file")
+				if err != nil {
+					return err
+				}
+				apiKey, err := secret(c, "api-key-file")
+				if err != nil {
+					return err
+				}
 				res, err := kibana.Import(c.Context, kibana.Config{
 					URL: c.String("url"), SpaceID: c.String("space"), Username: c.String("username"),
-					Password: os.Getenv("TAPLINE_KIBANA_PASSWORD"), APIKey: os.Getenv("TAPLINE_KIBANA_API_KEY"),
+					Password: password, APIKey: apiKey, CAFile: c.String("ca-file"), CAFingerprint: c.String("ca-fingerprint"),
 				}, nd, true)
 				if err != nil {
 					return err

@@ -114,6 +114,9 @@ func envFlags(prefix string, flags []cli.Flag) []cli.Flag {
 		switch f := f.(type) {
 		case *cli.StringFlag:
 			f.EnvVars = []string{name}
+			if isSecretFile(f.Name) {
+				f.Usage += "; or set " + strings.TrimSuffix(name, "_FILE") + " (never a flag value: it would show in ps)"
+			}
 		case *cli.StringSliceFlag:
 			f.EnvVars = []string{name}
 		case *cli.IntFlag:

@@ -25,7 +25,7 @@ func recordCommand() *cli.Command {
 			"waits for Kafka: exchanges wait in a bounded queue (--queue-size, --queue-bytes) while Kafka is\n" +
 			"slow or down and are published when it is back; when the queue is full, exchanges are dropped\n" +
 			"and counted (queue_full).",
-		Flags: envFlags("record", append(append(fileRetentionFlags(), captureRuleFlags("record")...), []cli.Flag{
+		Flags: envFlags("record", append(append(append(fileRetentionFlags(), captureRuleFlags("record")...), kafkaSecurityFlags()...), []cli.Flag{
 			&cli.StringFlag{Name: "iface", Usage: "capture live on this network interface (e.g. eth0, lo); runs until interrupted"},
 			&cli.IntSliceFlag{Name: "port", Usage: "live capture: TCP port of the HTTP server to record; repeat for several"},
 			&cli.StringFlag{Name: "bpf", Usage: "live capture: a tcpdump-style filter that replaces the one built from --port"},
@@ -87,6 +87,10 @@ func recordCommand() *cli.Command {
 				if _, err := serveMetrics(c.Context, addr, recorderCollector{rec: rec, out: out}); err != nil {
 					return err
 				}
+			}
+			if err := checkKafka(c, "to"); err != nil {
+				out.Close(context.Background())
+				return err
 			}
 			runErr := rec.Run(c.Context)
 			drainCtx, cancel := context.WithTimeout(context.Background(), c.Duration("drain-timeout"))

@@ -35,7 +35,7 @@ func replayCommand() *cli.Command {
 			"server address) gets nothing unless --allow-production-target.\n" +
 			"The --redact-* flags redact the targets' responses before they are stored; give them the\n" +
 			"recorder's rules and key, so staging's secrets stay out too and the pseudonyms line up.",
-		Flags: envFlags("replay", append(append(append(selectFlags("replay"), fileRetentionFlags()...), redactFlags("replay")...), []cli.Flag{
+		Flags: envFlags("replay", append(append(append(append(selectFlags("replay"), fileRetentionFlags()...), redactFlags("replay")...), kafkaSecurityFlags()...), []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "where exchanges come from: kafka://host:9092/topic or file://dir (the embedded log)"},
 			&cli.StringFlag{Name: "to", Usage: "where results go: kafka://host:9092/topic, file://dir, or - for JSON lines on standard output"},
 			&cli.StringFlag{Name: "dlq", Usage: "where undecodable records go, with a reason header: kafka://host:9092/topic or file://dir (default: log and count them)"},
@@ -126,6 +126,9 @@ func replayCommand() *cli.Command {
 				return usageError("%v", err)
 			}
 			metrics.rep = r
+			if err := checkKafka(c, "from", "to", "dlq"); err != nil {
+				return err
+			}
 			if addr := c.String("metrics-addr"); addr != "" {
 				if _, err := serveMetrics(c.Context, addr, metrics); err != nil {
 					return err
@@ -165,7 +168,7 @@ func replaySource(c *cli.Context) (openedSource, error) {
 		if c.String("until") != "" {
 			return openedSource{}, usageError("--until needs --since")
 		}
-		return openSource(c.Context, spec)
+		return openSource(c, spec)
 	}
 	now := time.Now()
 	var err error
@@ -181,7 +184,7 @@ func replaySource(c *cli.Context) (openedSource, error) {
 	if !spec.until.After(spec.since) {
 		return openedSource{}, usageError("--until %s is not after --since %s", spec.until.Format(time.RFC3339), spec.since.Format(time.RFC3339))
 	}
-	return openSource(c.Context, spec)
+	return openSource(c, spec)
 }
 
 // parseWhen reads an RFC 3339 time, "now", or a duration relative to now

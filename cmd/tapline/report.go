@@ -24,10 +24,9 @@ func reportCommand() *cli.Command {
 			"targets count toward mismatch rates (not --baseline). --html FILE also writes the HTML report.\n" +
 			"--fail-on makes the command exit 3 when a threshold is crossed, e.g. --fail-on 'mismatch-rate>1%'\n" +
 			"--fail-on 'latency-p95-delta>50ms:route=GET /users/{id}', so a CI job can gate a deploy.",
-		Flags: envFlags("report", append(compareFlags(), []cli.Flag{
+		Flags: envFlags("report", append(append(append(compareFlags(), kafkaSecurityFlags()...), esSecurityFlags()...), []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "replay results to compare: file://dir or kafka://host:9092/topic (read once, nothing committed)"},
 			&cli.StringFlag{Name: "es", Usage: "read the pair documents from this Elasticsearch instead of --from, http(s)://host:9200"},
-			&cli.StringFlag{Name: "es-username", Usage: "Elasticsearch basic-auth user (password from TAPLINE_REPORT_ES_PASSWORD)"},
 			&cli.StringFlag{Name: "data-stream", Value: "tapline-pairs", Usage: "with --es: the data stream (or index pattern) holding the pair documents"},
 			&cli.StringFlag{Name: "since", Usage: "only exchanges captured from this time: RFC 3339 or relative (-2h)"},
 			&cli.StringFlag{Name: "until", Usage: "only exchanges captured before this time: RFC 3339, relative or now"},
@@ -59,9 +58,14 @@ func reportCommand() *cli.Command {
 			case c.String("es") != "" && c.String("from") != "":
 				return usageError("give --from (replay results) or --es (pair documents), not both")
 			case c.String("es") != "":
+				password, apiKey, err := esCredentials(c)
+				if err != nil {
+					return err
+				}
 				s, err = report.FromElasticsearch(c.Context, report.ESConfig{
 					URL: c.String("es"), Index: c.String("data-stream"), Username: c.String("es-username"),
-					Password: os.Getenv("TAPLINE_REPORT_ES_PASSWORD"), APIKey: os.Getenv("TAPLINE_REPORT_ES_API_KEY"), Options: opts,
+					Password: password, APIKey: apiKey, CAFile: c.String("es-ca-file"), CAFingerprint: c.String("es-ca-fingerprint"),
+					Options: opts,
 				})
 				if err != nil {
 					return err
@@ -107,11 +111,14 @@ func reportFromResults(c *cli.Context, opts report.Options) (report.Summary, err
 	if !opts.Since.IsZero() {
 		spec.since = opts.Since
 	}
-	src, err := openSource(c.Context, spec)
+	src, err := openSource(c, spec)
 	if err != nil {
 		return report.Summary{}, err
 	}
 	defer src.Close()
+	if err := checkKafka(c, "from"); err != nil {
+		return report.Summary{}, err
+	}
 	acc := report.NewAccumulator(opts)
 	if err := acc.ReadResults(c.Context, src, cmp); err != nil {
 		return report.Summary{}, err

@@ -56,10 +56,18 @@ func outputFor(c *cli.Context, flag string) (output, error) {
 		}
 		return fileOutput{w}, nil
 	}
-	// Only record defines the queue flags; elsewhere they read as zero,
-	// the defaults.
-	return kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: ep.Brokers, Topic: ep.Topic,
+	sec, err := kafkaSecurity(c)
+	if err != nil {
+		return nil, err
+	}
+	p, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: ep.Brokers, Topic: ep.Topic, Security: sec,
+		// Only record defines the queue flags; elsewhere they read as zero,
+		// the defaults.
 		QueueSize: c.Int("queue-size"), QueueBytes: c.Int64("queue-bytes")})
+	if err != nil {
+		return nil, usageError("--%s: %v", flag, err)
+	}
+	return p, nil
 }
 
 // fileRetentionFlags bound a file:// log written by the command: the
@@ -106,7 +114,9 @@ type openedSource struct {
 	lag   func() int64 // consumer lag, nil when not a consumer group
 }
 
-func openSource(ctx context.Context, s sourceSpec) (openedSource, error) {
+// openSource opens the input s names, with c's Kafka security settings.
+func openSource(c *cli.Context, s sourceSpec) (openedSource, error) {
+	ctx := c.Context
 	if s.raw == "" {
 		return openedSource{}, usageError("--%s is required: kafka://host:9092/topic or file://dir", s.flag)
 	}
@@ -115,8 +125,7 @@ func openSource(ctx context.Context, s sourceSpec) (openedSource, error) {
 		return openedSource{}, usageError("--%s: %v", s.flag, err)
 	}
 	window := !s.since.IsZero()
-	switch {
-	case ep.Scheme == stream.SchemeFile:
+	if ep.Scheme == stream.SchemeFile {
 		cfg := filelog.ReaderConfig{Since: s.since, Until: s.until}
 		if !window {
 			latest, err := startAtLatest(s.start)
@@ -151,8 +160,14 @@ func openSource(ctx context.Context, s sourceSpec) (openedSource, error) {
 			slog.Info("reading a stored window", "log", ep.Path, "since", s.since.Format(time.RFC3339), "until", s.until.Format(time.RFC3339))
 		}
 		return o, nil
+	}
+	sec, err := kafkaSecurity(c)
+	if err != nil {
+		return openedSource{}, err
+	}
+	switch {
 	case window:
-		w, err := kafkaio.NewWindow(ctx, kafkaio.WindowConfig{Brokers: ep.Brokers, Topic: ep.Topic, Since: s.since, Until: s.until})
+		w, err := kafkaio.NewWindow(ctx, kafkaio.WindowConfig{Brokers: ep.Brokers, Topic: ep.Topic, Since: s.since, Until: s.until, Security: sec})
 		if err != nil {
 			return openedSource{}, err
 		}
@@ -160,7 +175,7 @@ func openSource(ctx context.Context, s sourceSpec) (openedSource, error) {
 			"records_at_most", w.Records())
 		return openedSource{source: w, total: w.Records()}, nil
 	default:
-		cons, err := consumerFor(s.flag, s.raw, s.group, s.start)
+		cons, err := consumerFor(s.flag, s.raw, s.group, s.start, sec)
 		if err != nil {
 			return openedSource{}, err
 		}

@@ -19,6 +19,14 @@
 # start their own broker and node) is the same script with another state dir
 # and other ports: TAPLINE_KAFKA_PORT, TAPLINE_KAFKA_CONTROLLER_PORT,
 # TAPLINE_ES_PORT, TAPLINE_ES_TRANSPORT_PORT (defaults above).
+#
+# Secure mode, TAPLINE_STACK_SECURE=1: Kafka's client listener is SASL_SSL
+# (SCRAM-SHA-512, also SCRAM-SHA-256 and PLAIN) and ES has security on, with
+# TLS on HTTP (https://) and users in the file realm. A CA, a server
+# certificate for 127.0.0.1/localhost and the passwords are generated once
+# per state dir into $STATE/secure (ca.crt is what clients trust; the
+# *-password files hold one password each). A state dir stays in the mode
+# it was first started in until `down --wipe`.
 # See deploy/local/README.md for details and measured start-up times.
 set -euo pipefail
 
@@ -31,6 +39,8 @@ KAFKA_PORT=${TAPLINE_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${TAPLINE_KAFKA_CONTROLLER_PORT:-9093}
 ES_PORT=${TAPLINE_ES_PORT:-9200}
 ES_TRANSPORT_PORT=${TAPLINE_ES_TRANSPORT_PORT:-9300}
+SECURE=${TAPLINE_STACK_SECURE:-0}
+[[ $SECURE == 1 ]] || SECURE=0
 KAFKA_TIMEOUT=90                # seconds from launch until the produce/fetch round trip must succeed
 ES_TIMEOUT=180                  # seconds from launch until _cluster/health must be yellow
 STOP_TIMEOUT=30                 # seconds between TERM and KILL on down
@@ -55,6 +65,8 @@ ES_HOME=$ES_DIR/elasticsearch-$ES_VERSION
 ES_PID=$ES_DIR/es.pid                               # written by ES itself (-p)
 ES_LAUNCH_LOG=$ES_DIR/launch.log                    # output of bin/elasticsearch -d
 ES_LOG=$ES_DIR/logs/tapline-local.log               # server log (cluster.name=tapline-local)
+SEC_DIR=$STATE/secure                               # secure mode: CA, server certificate, passwords
+MODE=$( ((SECURE)) && echo secure || echo plain)
 
 # ----------------------------------------------------------------- helpers --
 now() { echo "${EPOCHREALTIME/,/.}"; }                              # seconds, µs precision
@@ -117,6 +129,60 @@ report_logs() {
 	local svc=$1
 	shift
 	printf '%s\n' "$@" >"$STATE/.failed-$svc"
+}
+
+# ------------------------------------------------------------ secure mode --
+
+# ensure_secure: in secure mode, make (once per state dir) a CA, a server
+# certificate for 127.0.0.1 and localhost signed by it (PEM, and PKCS#12
+# for Kafka), and random passwords: Kafka's "admin" (the broker itself) and
+# "tapline" (clients), ES's "admin" (superuser) and "tapline" (role
+# tapline_writer), and the PKCS#12 store's. Runs under the lock, before the
+# services start.
+ensure_secure() {
+	((SECURE)) || return 0
+	[[ -s $SEC_DIR/server.p12 && -s $SEC_DIR/es-admin.netrc ]] && return 0
+	local t0 f
+	t0=$(now)
+	command -v openssl >/dev/null || die "secure mode needs openssl"
+	rm -rf "$SEC_DIR.tmp"
+	mkdir -p "$SEC_DIR.tmp" && chmod 755 "$SEC_DIR.tmp" || die "cannot create $SEC_DIR.tmp"
+	(
+		cd "$SEC_DIR.tmp" || exit 1
+		umask 077
+		for f in kafka-admin kafka es-admin es keystore; do
+			openssl rand -hex 16 >"$f-password" || exit 1
+		done
+		openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tapline local stack CA" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+			-keyout ca.key -out ca.crt 2>/dev/null &&
+			openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null &&
+			printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+				"extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >server.ext &&
+			openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+				-extfile server.ext -out server.crt 2>/dev/null &&
+			openssl pkcs12 -export -in server.crt -inkey server.key -certfile ca.crt -name server \
+				-passout "file:keystore-password" -out server.p12 &&
+			# curl reads the ES superuser from here (-u would show the password in ps).
+			printf 'machine 127.0.0.1 login admin password %s\n' "$(cat es-admin-password)" >es-admin.netrc &&
+			chmod 644 ca.crt server.crt &&
+			rm -f server.csr server.ext ca.srl
+	) || die "generating the secure-mode certificates and passwords in $SEC_DIR.tmp failed"
+	rm -rf "$SEC_DIR" && mv "$SEC_DIR.tmp" "$SEC_DIR" || die "cannot create $SEC_DIR"
+	echo "stack.sh: secure mode: CA, server certificate (127.0.0.1, localhost) and passwords made in $SEC_DIR in $(since "$t0")s"
+}
+
+# check_mode SVC DIR: a service's data dir stays in the mode (plain or
+# secure) it was made in: Kafka's SCRAM users are written when the storage
+# is formatted, ES's users and certificates into its config.
+check_mode() {
+	local svc=$1 file=$2/mode have
+	[[ -s $file ]] || return 0
+	have=$(cat "$file")
+	[[ $have == "$MODE" ]] && return 0
+	say "$svc" "ERROR: $2 was made in $have mode, this is $MODE mode" \
+		"(TAPLINE_STACK_SECURE=$SECURE); run 'down --wipe $svc' first, or use another TAPLINE_STACK_DIR"
+	return 1
 }
 
 # --------------------------------------------------------------- artifacts --
@@ -211,8 +277,26 @@ start_kafka() {
 		java_opts=(-Xms512m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
 			-Djava.awt.headless=true
 			"-Dlog4j2.configurationFile=$HERE/kafka/log4j2.properties")
-		sed -e "s#@DATA@#$KAFKA_DIR/data#" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
-			"$HERE/kafka/server.properties" >"$KAFKA_DIR/server.properties"
+		check_mode kafka "$KAFKA_DIR" || return 1
+		local listener=PLAINTEXT scram=()
+		if ((SECURE)); then
+			listener=SASL_SSL
+			# On the command line for the few seconds of the format: the
+			# tool takes them no other way. Local test passwords only.
+			scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(cat "$SEC_DIR/kafka-admin-password")]"
+				--add-scram "SCRAM-SHA-512=[name=tapline,password=$(cat "$SEC_DIR/kafka-password")]"
+				--add-scram "SCRAM-SHA-256=[name=tapline,password=$(cat "$SEC_DIR/kafka-password")]")
+		fi
+		(
+			umask 077 # secure mode: it holds the admin and keystore passwords
+			sed -e "s#@DATA@#$KAFKA_DIR/data#" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+				-e "s#@LISTENER@#$listener#g" "$HERE/kafka/server.properties"
+			if ((SECURE)); then
+				sed -e "s#@TLS@#$SEC_DIR#g" -e "s#@ADMIN_PASSWORD@#$(cat "$SEC_DIR/kafka-admin-password")#g" \
+					-e "s#@CLIENT_PASSWORD@#$(cat "$SEC_DIR/kafka-password")#g" \
+					-e "s#@KEYSTORE_PASSWORD@#$(cat "$SEC_DIR/keystore-password")#g" "$HERE/kafka/secure.properties"
+			fi
+		) >"$KAFKA_DIR/server.properties.tmp" && mv "$KAFKA_DIR/server.properties.tmp" "$KAFKA_DIR/server.properties"
 
 		# Format the storage once (KRaft needs a formatted log dir; static voter,
 		# so no --standalone). -g tolerates an already formatted dir. The
@@ -233,12 +317,13 @@ start_kafka() {
 			local tf
 			tf=$(now)
 			if ! "$JAVA17/bin/java" "${java_opts[@]}" -cp "$KAFKA_LIB/*" kafka.tools.StorageTool format -g \
-				-t "$(cat "$KAFKA_DIR/cluster.id")" -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1; then
+				-t "$(cat "$KAFKA_DIR/cluster.id")" -c "$KAFKA_DIR/server.properties" "${scram[@]}" >"$KAFKA_DIR/format.log" 2>&1; then
 				say kafka "ERROR: kafka.tools.StorageTool format failed"
 				report_logs kafka "$KAFKA_DIR/format.log"
 				return 1
 			fi
-			say kafka "formatted in $(since "$tf")s"
+			echo "$MODE" >"$KAFKA_DIR/mode"
+			say kafka "formatted in $(since "$tf")s ($MODE mode)"
 		fi
 
 		# setsid: own session, so the broker does not get the caller's Ctrl-C.
@@ -259,7 +344,11 @@ start_kafka() {
 	wait "$prebuild" || true # a build error shows up again in go run's output
 	local left
 	left=$(awk -v a="$tl" -v b="$(now)" -v t=$KAFKA_TIMEOUT 'BEGIN { l = t - (b - a); print (l < 5 ? 5 : int(l)) }')
-	if ! (cd "$ROOT" && go run ./deploy/local/kafkaready -brokers "127.0.0.1:$KAFKA_PORT" \
+	local secure_args=()
+	if ((SECURE)); then
+		secure_args=(-ca-file "$SEC_DIR/ca.crt" -sasl SCRAM-SHA-512 -username admin -password-file "$SEC_DIR/kafka-admin-password")
+	fi
+	if ! (cd "$ROOT" && go run ./deploy/local/kafkaready -brokers "127.0.0.1:$KAFKA_PORT" "${secure_args[@]}" \
 		-timeout "${left}s" -pid "$pid" </dev/null 2>&1 | sed -u 's/^/[kafka] /'); then
 		if [[ -z $(our_pid kafka "$KAFKA_PID") ]]; then
 			say kafka "ERROR: the broker process exited during start-up"
@@ -300,6 +389,11 @@ prepare_es() {
 		say es "unzipped in $(since "$t0")s"
 	fi
 	mkdir -p "$ES_DIR/data" "$ES_DIR/logs" "$ES_DIR/tmp" || return 1
+	check_mode es "$ES_DIR" || return 1
+	if ((SECURE)); then
+		configure_es_security || return 1
+	fi
+	echo "$MODE" >"$ES_DIR/mode"
 	if [[ $EUID -eq 0 ]]; then
 		# The ES user must write config/ (keystore), data, logs, tmp and the pid file,
 		# and must be able to reach them (not possible under /root, for instance).
@@ -312,12 +406,56 @@ prepare_es() {
 	fi
 }
 
+# configure_es_security: secure mode. ES reads its certificates only from
+# its config dir; the users go into the file realm (config/users), made
+# with bin/elasticsearch-users, which reads the password from stdin. The
+# role tapline_writer is what the analyzer and report need, no more.
+configure_es_security() {
+	local conf=$ES_HOME/config user pwfile role
+	mkdir -p "$conf/certs" && cp "$SEC_DIR/ca.crt" "$SEC_DIR/server.crt" "$SEC_DIR/server.key" "$conf/certs/" || return 1
+	cat >"$conf/roles.yml" <<-'EOF'
+		# Written by deploy/local/stack.sh (secure mode). What tapline needs:
+		# analyze installs its index template and bulk-creates pair documents
+		# in a data stream (auto-created); report reads them.
+		tapline_writer:
+		  cluster: [monitor, manage_index_templates]
+		  indices:
+		    - names: ["tapline-*"]
+		      privileges: [create_doc, create_index, auto_configure, read, view_index_metadata]
+	EOF
+	for user in admin tapline; do
+		if grep -q "^$user:" "$conf/users" 2>/dev/null; then
+			continue
+		fi
+		pwfile=$SEC_DIR/es-password role=tapline_writer
+		[[ $user == admin ]] && pwfile=$SEC_DIR/es-admin-password role=superuser
+		if ! printf '%s\n%s\n' "$(cat "$pwfile")" "$(cat "$pwfile")" |
+			ES_JAVA_HOME="$JAVA17" "$ES_HOME/bin/elasticsearch-users" useradd "$user" -r "$role" >"$ES_DIR/users.log" 2>&1; then
+			say es "ERROR: bin/elasticsearch-users useradd $user failed"
+			report_logs es "$ES_DIR/users.log"
+			return 1
+		fi
+	done
+	say es "secure mode: TLS certificates and users admin (superuser) and tapline (tapline_writer) in $conf"
+}
+
+# es_curl, es_base: how to reach ES: in secure mode https, the local CA and
+# the admin user (from a netrc file, not the command line).
+es_curl() {
+	if ((SECURE)); then
+		curl --cacert "$SEC_DIR/ca.crt" --netrc-file "$SEC_DIR/es-admin.netrc" "$@"
+	else
+		curl "$@"
+	fi
+}
+es_base() { if ((SECURE)); then echo "https://127.0.0.1:$ES_PORT"; else echo "http://127.0.0.1:$ES_PORT"; fi; }
+
 # es_health: 0 when _cluster/health is yellow/green AND the response carries
 # the genuine-product header that go-elasticsearch v8 checks.
 es_health() {
 	local hdr
-	hdr=$(curl -s -m 10 -o /dev/null -D - \
-		"http://127.0.0.1:$ES_PORT/_cluster/health?wait_for_status=yellow&timeout=5s" 2>/dev/null) || return 1
+	hdr=$(es_curl -s -m 10 -o /dev/null -D - \
+		"$(es_base)/_cluster/health?wait_for_status=yellow&timeout=5s" 2>/dev/null) || return 1
 	grep -q '^HTTP/1.1 200' <<<"$hdr" || return 1
 	grep -qi '^x-elastic-product: *Elasticsearch' <<<"$hdr"
 }
@@ -345,6 +483,14 @@ start_es() {
 		done
 
 		prepare_es || return 1
+		local security=(-E xpack.security.enabled=false)
+		if ((SECURE)); then
+			security=(-E xpack.security.enabled=true
+				-E xpack.security.http.ssl.enabled=true
+				-E xpack.security.http.ssl.key=certs/server.key
+				-E xpack.security.http.ssl.certificate=certs/server.crt
+				-E xpack.security.http.ssl.certificate_authorities=certs/ca.crt)
+		fi
 		# ES appends to its log; keep one previous run so a failure report
 		# shows only this start.
 		[[ -f $ES_LOG ]] && mv -f "$ES_LOG" "$ES_LOG.prev"
@@ -369,7 +515,7 @@ start_es() {
 				-E transport.port=$ES_TRANSPORT_PORT \
 				-E path.data="$ES_DIR/data" \
 				-E path.logs="$ES_DIR/logs" \
-				-E xpack.security.enabled=false \
+				"${security[@]}" \
 				-E cluster.routing.allocation.disk.threshold_enabled=false \
 				-E action.destructive_requires_name=false
 		) </dev/null >"$ES_LAUNCH_LOG" 2>&1 &
@@ -431,6 +577,7 @@ install_missing() {
 	command -v unzip >/dev/null || pkgs+=(unzip)
 	command -v flock >/dev/null || pkgs+=(util-linux)
 	command -v curl >/dev/null || pkgs+=(curl)
+	((SECURE)) && ! command -v openssl >/dev/null && pkgs+=(openssl)
 	((${#pkgs[@]})) || return 0
 	if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
 		die "missing: ${pkgs[*]}; install them (as root: apt-get install ${pkgs[*]})"
@@ -460,6 +607,7 @@ cmd_up() {
 	lock
 	t0=$(now)
 	rm -f "$STATE/.failed-kafka" "$STATE/.failed-es"
+	ensure_secure
 
 	# Start both in parallel; their progress lines are prefixed [kafka] / [es].
 	if [[ $want == *kafka* ]]; then
@@ -485,8 +633,12 @@ cmd_up() {
 			"Whatever did start is left running; stop it with: $0 down" >&2
 		exit 1
 	fi
-	echo "stack.sh up: $want ready after $(since "$t0")s"
-	echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT ES_URL=http://127.0.0.1:$ES_PORT"
+	echo "stack.sh up: $want ready after $(since "$t0")s ($MODE mode)"
+	echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT ES_URL=$(es_base)"
+	if ((SECURE)); then
+		echo "secure mode: CA $SEC_DIR/ca.crt; Kafka SASL_SSL user tapline, password in $SEC_DIR/kafka-password;" \
+			"ES user tapline, password in $SEC_DIR/es-password (superuser admin: $SEC_DIR/es-admin-password)"
+	fi
 }
 
 # stop_one NAME PIDFILE: TERM, wait up to STOP_TIMEOUT s, then KILL.
@@ -544,11 +696,11 @@ cmd_down() {
 		# Data only: the jar cache, the unzipped ES and the ES zip in ~/.m2 stay.
 		if [[ $want == *kafka* ]]; then
 			echo "wiping $KAFKA_DIR/data $KAFKA_DIR/cluster.id"
-			rm -rf "$KAFKA_DIR/data" "$KAFKA_DIR/cluster.id"
+			rm -rf "$KAFKA_DIR/data" "$KAFKA_DIR/cluster.id" "$KAFKA_DIR/mode"
 		fi
 		if [[ $want == *es* ]]; then
 			echo "wiping $ES_DIR/data $ES_DIR/logs $ES_DIR/tmp"
-			rm -rf "$ES_DIR/data" "$ES_DIR/logs" "$ES_DIR/tmp"
+			rm -rf "$ES_DIR/data" "$ES_DIR/logs" "$ES_DIR/tmp" "$ES_DIR/mode"
 		fi
 	fi
 }
@@ -569,8 +721,8 @@ cmd_status() {
 	fi
 	pid=$(our_pid es "$ES_PID")
 	if [[ -n $pid ]] && port_open $ES_PORT; then
-		health=$(curl -s -m 5 "http://127.0.0.1:$ES_PORT/_cat/health?h=status" || true)
-		echo "es:    running, pid $pid, http://127.0.0.1:$ES_PORT, health ${health:-unknown} (log $ES_LOG)"
+		health=$(es_curl -s -m 5 "$(es_base)/_cat/health?h=status" || true)
+		echo "es:    running, pid $pid, $(es_base), health ${health:-unknown} (log $ES_LOG)"
 	elif [[ -n $pid ]]; then
 		echo "es:    starting? pid $pid alive but 127.0.0.1:$ES_PORT not answering"; ok=0
 	else

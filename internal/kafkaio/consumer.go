@@ -36,6 +36,10 @@ type ConsumerConfig struct {
 	SessionTimeout time.Duration
 	// MaxBytes bounds one fetch response from a broker. Default 10 MiB.
 	MaxBytes int
+	// Security is TLS and SASL for the connections. Default: plaintext,
+	// no authentication. A refused authentication is retried like any
+	// other connection error (the Consumer then waits): call Check first.
+	Security Security
 	// Logger receives the client's error log at debug level. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -86,12 +90,17 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	sec, err := cfg.Security.compile()
+	if err != nil {
+		return nil, err
+	}
 	start := kafka.FirstOffset
 	if cfg.StartAtLatest {
 		start = kafka.LastOffset
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        cfg.Brokers,
+		Dialer:         sec.dialer(),
 		Topic:          cfg.Topic,
 		GroupID:        cfg.Group,
 		StartOffset:    start,

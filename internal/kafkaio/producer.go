@@ -66,6 +66,9 @@ type ProducerConfig struct {
 	// not fit is dropped and counted, but nothing queued is given up early.
 	// Default 5s.
 	RetryBackoffMax time.Duration
+	// Security is TLS and SASL for the connections. Default: plaintext,
+	// no authentication.
+	Security Security
 	// Logger receives publish errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -150,10 +153,14 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	sec, err := cfg.Security.compile()
+	if err != nil {
+		return nil, err
+	}
 	// A transport of its own: kafka-go's DefaultTransport is shared by the
 	// whole process and caches topic metadata, so a topic created after
 	// another client looked it up would stay "unknown" for its TTL.
-	transport := &kafka.Transport{ClientID: "tapline"}
+	transport := sec.transport()
 	p := &Producer{
 		cfg:       cfg,
 		transport: transport,

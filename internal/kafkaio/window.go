@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -26,6 +27,9 @@ type WindowConfig struct {
 	Until time.Time
 	// MaxBatch is the most records one Fetch returns. Default 100.
 	MaxBatch int
+	// Security is TLS and SASL for the connections. Default: plaintext,
+	// no authentication.
+	Security Security
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -43,6 +47,7 @@ type WindowConfig struct {
 // A Window is used by one goroutine.
 type Window struct {
 	cfg     WindowConfig
+	dialer  *kafka.Dialer
 	parts   []*windowPart
 	heads   recordHeap
 	started bool
@@ -79,10 +84,16 @@ func NewWindow(ctx context.Context, cfg WindowConfig) (*Window, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: &kafka.Transport{ClientID: "tapline"}, Timeout: 10 * time.Second}
+	sec, err := cfg.Security.compile()
+	if err != nil {
+		return nil, err
+	}
+	transport := sec.transport()
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport, Timeout: 10 * time.Second}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cfg.Topic}})
 	if err != nil {
-		return nil, fmt.Errorf("kafka window: reading metadata of %s: %w", cfg.Topic, err)
+		return nil, fmt.Errorf("kafka window: reading metadata of %s: %w", cfg.Topic, explain(strings.Join(cfg.Brokers, ","), cfg.Security, sec, err))
 	}
 	if len(meta.Topics) != 1 || meta.Topics[0].Error != nil {
 		var terr error
@@ -126,7 +137,7 @@ func NewWindow(ctx context.Context, cfg WindowConfig) (*Window, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Window{cfg: cfg}
+	w := &Window{cfg: cfg, dialer: sec.dialer()}
 	for _, p := range partitions {
 		// A time lookup that finds no record at or after the time answers
 		// -1: the window then starts (or ends) at the end of the partition.
@@ -171,7 +182,7 @@ func (w *Window) Fetch(ctx context.Context) ([]stream.Record, error) {
 				continue
 			}
 			p.r = kafka.NewReader(kafka.ReaderConfig{
-				Brokers: w.cfg.Brokers, Topic: w.cfg.Topic, Partition: p.partition,
+				Brokers: w.cfg.Brokers, Dialer: w.dialer, Topic: w.cfg.Topic, Partition: p.partition,
 				MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 250 * time.Millisecond,
 				IsolationLevel: kafka.ReadCommitted,
 			})

@@ -25,6 +25,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tapline/tapline/internal/esclient"
 )
 
 // Config says where Kibana is and how to log in. Zero values are the
@@ -39,10 +41,15 @@ type Config struct {
 	// no authentication.
 	Username, Password string
 	APIKey             string
+	// CAFile (PEM) or CAFingerprint (SHA-256 of a certificate in Kibana's
+	// chain) say which certificate an https Kibana must present. Default:
+	// one signed by a CA of the system's roots. Ignored with HTTPClient.
+	CAFile, CAFingerprint string
 	// SpaceID is the Kibana space the objects go to. Default "": the
 	// default space.
 	SpaceID string
-	// HTTPClient sends the request. Default: a client with a 60 s timeout.
+	// HTTPClient sends the request. Default: a client with a 60 s timeout
+	// and the TLS settings above.
 	HTTPClient *http.Client
 }
 
@@ -139,15 +146,14 @@ func Import(ctx context.Context, cfg Config, ndjson []byte, overwrite bool) (Res
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("kbn-xsrf", "true") // Kibana refuses API writes without it
-	switch {
-	case cfg.APIKey != "":
-		req.Header.Set("Authorization", "ApiKey "+cfg.APIKey)
-	case cfg.Username != "" || cfg.Password != "":
-		req.SetBasicAuth(cfg.Username, cfg.Password)
-	}
+	cfg.conn().Authorize(req)
 	client := cfg.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: 60 * time.Second}
+		tr, err := cfg.conn().Transport()
+		if err != nil {
+			return Result{}, fmt.Errorf("kibana: %w", err)
+		}
+		client = &http.Client{Timeout: 60 * time.Second, Transport: tr}
 	}
 	where := endpoint.Redacted()
 	res, err := client.Do(req)
@@ -167,6 +173,9 @@ func Import(ctx context.Context, cfg Config, ndjson []byte, overwrite bool) (Res
 
 // importURL is the import endpoint for cfg.
 func importURL(cfg Config, overwrite bool) (*url.URL, error) {
+	if err := cfg.conn().Check(); err != nil {
+		return nil, fmt.Errorf("kibana: %w", err)
+	}
 	u, err := url.Parse(strings.TrimRight(cfg.URL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("kibana: URL %q is not http(s)://host[:port][/base-path]", cfg.URL)
@@ -300,4 +309,11 @@ func snippet(raw []byte) string {
 		s = s[:n] + "…"
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+func (cfg Config) conn() esclient.Config {
+	return esclient.Config{
+		URL: cfg.URL, CAFile: cfg.CAFile, CAFingerprint: cfg.CAFingerprint,
+		Username: cfg.Username, Password: cfg.Password, APIKey: cfg.APIKey,
+	}
 }

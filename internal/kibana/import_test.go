@@ -203,7 +203,9 @@ func TestImportRefusesBadConfig(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"no URL", Config{}, "is not http(s)://host"},
+		{"no URL", Config{}, "no URL"},
+		{"credentials in URL", Config{URL: "https://elastic:s3cret@kibana:5601"}, "URL holds credentials"},
+		{"CA fingerprint not hex", Config{URL: "https://kibana:5601", CAFingerprint: "zz"}, "not a SHA-256 fingerprint"},
 		{"not http", Config{URL: "kibana:5601"}, "is not http(s)://host"},
 		{"query in URL", Config{URL: "http://kibana:5601/?x=1"}, "has a query or fragment"},
 		{"password and API key", Config{URL: "http://kibana:5601", Username: "u", Password: "p", APIKey: "k"}, "not both"},
@@ -218,14 +220,18 @@ func TestImportRefusesBadConfig(t *testing.T) {
 	}
 }
 
-// TestImportUnreachable: a connection error names what was attempted and
-// leaks no password from the URL.
+// TestImportUnreachable: a connection error names what was attempted; a
+// URL with a password in it is refused without repeating the password.
 func TestImportUnreachable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	u := srv.URL
 	srv.Close()
-	_, err := Import(context.Background(), Config{URL: strings.Replace(u, "http://", "http://user:secret@", 1)}, []byte(ndjson), true)
-	if err == nil || !strings.Contains(err.Error(), "importing saved objects into kibana") || strings.Contains(err.Error(), "secret") {
-		t.Fatalf("error %v, want a connection error without the password", err)
+	_, err := Import(context.Background(), Config{URL: u}, []byte(ndjson), true)
+	if err == nil || !strings.Contains(err.Error(), "importing saved objects into kibana") {
+		t.Fatalf("error %v, want a connection error", err)
+	}
+	_, err = Import(context.Background(), Config{URL: strings.Replace(u, "http://", "http://user:secret@", 1)}, []byte(ndjson), true)
+	if err == nil || !strings.Contains(err.Error(), "URL holds credentials") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("error %v, want the URL refused without the password", err)
 	}
 }

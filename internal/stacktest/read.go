@@ -17,7 +17,7 @@ func ReadTopic(t testing.TB, brokers []string, topic string) []stream.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	parts, err := topicPartitions(ctx, brokers, topic)
+	parts, err := topicPartitions(ctx, kafkaConn{brokers: brokers}, topic)
 	if err != nil || len(parts) == 0 {
 		t.Fatalf("stacktest.ReadTopic %s: no partitions (%v)", topic, err)
 	}
@@ -65,7 +65,7 @@ func Committed(t testing.TB, brokers []string, group, topic string) map[int]int6
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	parts, err := topicPartitions(ctx, brokers, topic)
+	parts, err := topicPartitions(ctx, kafkaConn{brokers: brokers}, topic)
 	if err != nil {
 		t.Fatalf("stacktest.Committed: %v", err)
 	}

@@ -46,12 +46,21 @@
 //   - the composable index template named <name>. While a data stream still
 //     uses it, ES refuses ("unable to remove composable templates [...] as they
 //     are in use by a data streams [...]") and it stays, like the stream.
+//
+// Private(t, PrivateOptions{...}) starts a broker and/or a node of the
+// test's own (state dir, free ports), for tests that stop them or need
+// them configured differently; with Secure, in stack.sh's secure mode
+// (SASL_SSL broker, https node with security on). Stack.Secure gives the
+// CA and the credentials; Stack.Topic, Stack.Index and Stack.ESRequest
+// work on the private services with them. Each start costs 15–60 s on
+// this machine: start one per test binary, and share it among subtests.
 package stacktest
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -71,6 +80,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 )
 
 // Used when KAFKA_BROKERS / ES_URL are not set; they match deploy/local/stack.sh.
@@ -179,6 +189,28 @@ func repoRoot() (string, error) {
 // leader, and deletes the topic when the test ends.
 func Topic(t testing.TB, brokers []string, partitions int) string {
 	t.Helper()
+	return topic(t, kafkaConn{brokers: brokers}, partitions)
+}
+
+// kafkaConn is where a broker is and how to connect to it: plaintext for
+// the shared stack, TLS and SASL for a secure private one.
+type kafkaConn struct {
+	brokers []string
+	tls     *tls.Config    // nil: plaintext
+	sasl    sasl.Mechanism // nil: none
+}
+
+func (k kafkaConn) transport() *kafka.Transport {
+	return &kafka.Transport{DialTimeout: 5 * time.Second, TLS: k.tls, SASL: k.sasl}
+}
+
+func (k kafkaConn) dialer() *kafka.Dialer {
+	return &kafka.Dialer{Timeout: 5 * time.Second, TLS: k.tls, SASLMechanism: k.sasl}
+}
+
+func topic(t testing.TB, kc kafkaConn, partitions int) string {
+	t.Helper()
+	brokers := kc.brokers
 	if partitions < 1 {
 		t.Fatalf("stacktest.Topic: partitions must be >= 1, got %d", partitions)
 	}
@@ -189,7 +221,7 @@ func Topic(t testing.TB, brokers []string, partitions int) string {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	transport := &kafka.Transport{DialTimeout: 5 * time.Second}
+	transport := kc.transport()
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: transport}
 
@@ -202,20 +234,20 @@ func Topic(t testing.TB, brokers []string, partitions int) string {
 	if err != nil {
 		t.Fatalf("stacktest.Topic: create %s (%d partitions) on %v: %v", name, partitions, brokers, err)
 	}
-	t.Cleanup(func() { deleteTopic(t, brokers, name) })
+	t.Cleanup(func() { deleteTopic(t, kc, name) })
 
-	if err := waitForLeaders(ctx, brokers, name, partitions); err != nil {
+	if err := waitForLeaders(ctx, kc, name, partitions); err != nil {
 		t.Fatalf("stacktest.Topic: %s: %v", name, err)
 	}
 	return name
 }
 
-func deleteTopic(t testing.TB, brokers []string, name string) {
+func deleteTopic(t testing.TB, kc kafkaConn, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	transport := &kafka.Transport{DialTimeout: 5 * time.Second}
+	transport := kc.transport()
 	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: transport}
+	client := &kafka.Client{Addr: kafka.TCP(kc.brokers...), Timeout: 30 * time.Second, Transport: transport}
 	res, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{name}})
 	if err == nil {
 		err = res.Errors[name]
@@ -227,10 +259,10 @@ func deleteTopic(t testing.TB, brokers []string, name string) {
 
 // waitForLeaders polls the cluster metadata until topic has the expected
 // number of partitions, each with a leader.
-func waitForLeaders(ctx context.Context, brokers []string, topic string, partitions int) error {
+func waitForLeaders(ctx context.Context, kc kafkaConn, topic string, partitions int) error {
 	var last string
 	for {
-		parts, err := topicPartitions(ctx, brokers, topic)
+		parts, err := topicPartitions(ctx, kc, topic)
 		switch {
 		case err != nil:
 			last = err.Error()
@@ -260,10 +292,10 @@ func waitForLeaders(ctx context.Context, brokers []string, topic string, partiti
 // for topic (none if the topic does not exist). It lists all topics, because
 // asking for one topic by name would auto-create it on a broker with
 // auto.create.topics.enable=true.
-func topicPartitions(ctx context.Context, brokers []string, topic string) ([]kafka.Partition, error) {
+func topicPartitions(ctx context.Context, kc kafkaConn, topic string) ([]kafka.Partition, error) {
 	var errs []error
-	for _, b := range brokers {
-		conn, err := (&kafka.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", b)
+	for _, b := range kc.brokers {
+		conn, err := kc.dialer().DialContext(ctx, "tcp", b)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -287,7 +319,7 @@ func topicPartitions(ctx context.Context, brokers []string, topic string) ([]kaf
 		}
 		return parts, nil
 	}
-	return nil, fmt.Errorf("metadata from %v: %w", brokers, errors.Join(errs...))
+	return nil, fmt.Errorf("metadata from %v: %w", kc.brokers, errors.Join(errs...))
 }
 
 var invalidTopicChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
@@ -331,9 +363,18 @@ func Index(t testing.TB, esURL, prefix string) string {
 	if err != nil {
 		t.Fatalf("stacktest.Index: %v", err)
 	}
-	esURL = strings.TrimRight(esURL, "/")
-	t.Cleanup(func() { cleanupIndex(t, esURL, name) })
+	es := esConn{url: strings.TrimRight(esURL, "/"), client: esClient}
+	t.Cleanup(func() { cleanupIndex(t, es, name) })
 	return name
+}
+
+// esConn is where an Elasticsearch node is and how to talk to it: plain
+// HTTP for the shared stack, https with the superuser for a secure
+// private one.
+type esConn struct {
+	url            string
+	client         *http.Client
+	user, password string // basic auth; none when empty
 }
 
 func indexName(prefix, testName, suffix string) (string, error) {
@@ -380,7 +421,7 @@ type resolved struct {
 	} `json:"data_streams"`
 }
 
-func cleanupIndex(t testing.TB, esURL, name string) {
+func cleanupIndex(t testing.TB, es esConn, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	fail := func(format string, args ...any) {
@@ -388,7 +429,7 @@ func cleanupIndex(t testing.TB, esURL, name string) {
 	}
 
 	var r resolved
-	code, body, err := esDo(ctx, http.MethodGet, esURL+"/_resolve/index/"+url.PathEscape(name)+"?expand_wildcards=all", nil)
+	code, body, err := es.do(ctx, http.MethodGet, "/_resolve/index/"+url.PathEscape(name)+"?expand_wildcards=all", nil)
 	switch {
 	case err != nil:
 		fail("%v", err)
@@ -410,7 +451,7 @@ func cleanupIndex(t testing.TB, esURL, name string) {
 			continue
 		}
 		// The proper way, where the data-streams module exists.
-		dsCode, _, err := esDo(ctx, http.MethodDelete, esURL+"/_data_stream/"+url.PathEscape(name), nil)
+		dsCode, _, err := es.do(ctx, http.MethodDelete, "/_data_stream/"+url.PathEscape(name), nil)
 		if err != nil {
 			fail("DELETE _data_stream: %v", err)
 			return
@@ -422,7 +463,7 @@ func cleanupIndex(t testing.TB, esURL, name string) {
 		// the write index (ES refuses to delete it).
 		var closed []string
 		for _, idx := range ds.BackingIndices {
-			code, body, err := esDo(ctx, http.MethodDelete, esURL+"/"+url.PathEscape(idx), nil)
+			code, body, err := es.do(ctx, http.MethodDelete, "/"+url.PathEscape(idx), nil)
 			if err != nil {
 				fail("DELETE %s: %v", idx, err)
 				continue
@@ -434,7 +475,7 @@ func cleanupIndex(t testing.TB, esURL, name string) {
 				fail("DELETE %s: %d %s", idx, code, body)
 				continue
 			}
-			code, body, err = esDo(ctx, http.MethodPost, esURL+"/"+url.PathEscape(idx)+"/_close", nil)
+			code, body, err = es.do(ctx, http.MethodPost, "/"+url.PathEscape(idx)+"/_close", nil)
 			if err != nil || code != http.StatusOK {
 				fail("POST %s/_close: %d %s %v", idx, code, body, err)
 				continue
@@ -450,7 +491,7 @@ func cleanupIndex(t testing.TB, esURL, name string) {
 			continue
 		}
 		for _, idx := range a.Indices {
-			if code, body, err := esDo(ctx, http.MethodDelete, esURL+"/"+url.PathEscape(idx), nil); err != nil ||
+			if code, body, err := es.do(ctx, http.MethodDelete, "/"+url.PathEscape(idx), nil); err != nil ||
 				(code != http.StatusOK && code != http.StatusNotFound) {
 				fail("DELETE %s (behind alias): %d %s %v", idx, code, body, err)
 			}
@@ -461,14 +502,14 @@ func cleanupIndex(t testing.TB, esURL, name string) {
 		if idx.Name != name || idx.DataStream != "" {
 			continue
 		}
-		if code, body, err := esDo(ctx, http.MethodDelete, esURL+"/"+url.PathEscape(name), nil); err != nil ||
+		if code, body, err := es.do(ctx, http.MethodDelete, "/"+url.PathEscape(name), nil); err != nil ||
 			(code != http.StatusOK && code != http.StatusNotFound) {
 			fail("DELETE index: %d %s %v", code, body, err)
 		}
 	}
 
 	// The index template named like the index, by convention.
-	code, body, err = esDo(ctx, http.MethodDelete, esURL+"/_index_template/"+url.PathEscape(name), nil)
+	code, body, err = es.do(ctx, http.MethodDelete, "/_index_template/"+url.PathEscape(name), nil)
 	switch {
 	case err != nil:
 		fail("DELETE _index_template: %v", err)
@@ -489,24 +530,33 @@ var esClient = &http.Client{
 	},
 }
 
-// esDo sends one request and returns the status and body.
-func esDo(ctx context.Context, method, u string, body []byte) (int, []byte, error) {
+// do sends one request for path (from the base URL) and returns the
+// status and body.
+func (es esConn) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := http.NewRequestWithContext(ctx, method, es.url+path, rd)
 	if err != nil {
 		return 0, nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	res, err := esClient.Do(req)
+	if es.user != "" {
+		req.SetBasicAuth(es.user, es.password)
+	}
+	res, err := es.client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	return res.StatusCode, b, err
+}
+
+// esDo sends one request to the full URL u on the shared (plain) node.
+func esDo(ctx context.Context, method, u string, body []byte) (int, []byte, error) {
+	return esConn{client: esClient}.do(ctx, method, u, body)
 }

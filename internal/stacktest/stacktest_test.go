@@ -62,7 +62,7 @@ func TestTopicCreatedAndDeleted(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		parts, err := topicPartitions(ctx, brokers, name)
+		parts, err := topicPartitions(ctx, kafkaConn{brokers: brokers}, name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func TestTopicCreatedAndDeleted(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		parts, err := topicPartitions(ctx, brokers, name)
+		parts, err := topicPartitions(ctx, kafkaConn{brokers: brokers}, name)
 		cancel()
 		if err == nil && len(parts) == 0 {
 			return
@@ -267,4 +267,3 @@ func TestGoElasticsearchClient(t *testing.T) {
 	info.Body.Close()
 	t.Logf("es.Info() answered %s (405 on the integ-test distribution: no rest-root module)", info.Status())
 }
-

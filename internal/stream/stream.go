@@ -7,6 +7,7 @@
 package stream
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -62,6 +63,12 @@ func ParseURL(raw string) (Endpoint, error) {
 	}
 	switch Scheme(scheme) {
 	case SchemeKafka:
+		if strings.Contains(rest, "@") {
+			// Not repeated in the message: it may hold a password. A topic
+			// name cannot contain "@".
+			return Endpoint{}, errors.New("kafka:// endpoint holds credentials (user:password@): they would show in ps and in logs; " +
+				"give the user with --kafka-username (and --kafka-sasl), the password with --kafka-password-file or the command's KAFKA_PASSWORD variable")
+		}
 		hosts, topic, _ := strings.Cut(rest, "/")
 		if hosts == "" {
 			return Endpoint{}, fmt.Errorf("endpoint %q: no broker address (want kafka://host:9092/topic)", raw)

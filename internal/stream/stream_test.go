@@ -2,6 +2,7 @@ package stream
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -23,6 +24,8 @@ func TestParseURL(t *testing.T) {
 		{in: "http://h/t", wantErr: true},
 		{in: "127.0.0.1:9092/t", wantErr: true},
 		{in: "file://", wantErr: true},
+		{in: "kafka://tapline:s3cret@h:9093/t", wantErr: true},
+		{in: "kafka://tapline:s3/cret@h:9093/t", wantErr: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
@@ -30,6 +33,9 @@ func TestParseURL(t *testing.T) {
 			if tc.wantErr {
 				if err == nil {
 					t.Fatalf("got %+v, want an error", got)
+				}
+				if strings.Contains(err.Error(), "s3") {
+					t.Fatalf("the error repeats the password: %v", err)
 				}
 				return
 			}

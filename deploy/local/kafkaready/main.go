@@ -9,6 +9,12 @@
 // that has elected a controller, registered itself and can host partitions.
 //
 //	go run ./deploy/local/kafkaready -brokers 127.0.0.1:9092 -timeout 90s
+//
+// A SASL_SSL listener (stack.sh's secure mode) needs the CA and the SASL
+// credentials, the password from a file:
+//
+//	go run ./deploy/local/kafkaready -brokers 127.0.0.1:9092 -ca-file ca.crt \
+//	    -sasl SCRAM-SHA-512 -username admin -password-file admin-password
 package main
 
 import (
@@ -25,6 +31,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/tapline/tapline/internal/kafkaio"
 )
 
 func main() {
@@ -32,7 +40,25 @@ func main() {
 	timeout := flag.Duration("timeout", 90*time.Second, "give up after this long")
 	topic := flag.String("topic", "tapline-stack-ready", "scratch topic used for the round trip (1 partition)")
 	pid := flag.Int("pid", 0, "if > 0, give up as soon as this process (the broker) is gone")
+	caFile := flag.String("ca-file", "", "connect with TLS, trusting the CAs in this PEM file")
+	mechanism := flag.String("sasl", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: none)")
+	username := flag.String("username", "", "SASL username")
+	passwordFile := flag.String("password-file", "", "file holding the SASL password")
 	flag.Parse()
+
+	sec := kafkaio.Security{CAFile: *caFile, SASLMechanism: *mechanism, Username: *username}
+	if *passwordFile != "" {
+		pw, err := os.ReadFile(*passwordFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kafkaready:", err)
+			os.Exit(2)
+		}
+		sec.Password = strings.TrimRight(string(pw), "\r\n")
+	}
+	if _, err := sec.Transport(); err != nil {
+		fmt.Fprintln(os.Stderr, "kafkaready:", err)
+		os.Exit(2)
+	}
 
 	addrs := splitBrokers(*brokers)
 	if len(addrs) == 0 {
@@ -46,10 +72,10 @@ func main() {
 
 	var lastErr string
 	for attempt := 1; ; attempt++ {
-		err := roundTrip(ctx, addrs, *topic)
+		err := roundTrip(ctx, addrs, *topic, sec)
 		if err == nil {
-			fmt.Printf("kafkaready: produce/fetch round trip on %q and group coordinator via %s ok (attempt %d, %.1fs)\n",
-				*topic, strings.Join(addrs, ","), attempt, time.Since(start).Seconds())
+			fmt.Printf("kafkaready: produce/fetch round trip on %q and group coordinator via %s (%s) ok (attempt %d, %.1fs)\n",
+				*topic, strings.Join(addrs, ","), sec, attempt, time.Since(start).Seconds())
 			return
 		}
 		// Log only when the reason changes, so a slow start is not 200 lines.
@@ -72,11 +98,15 @@ func main() {
 
 // roundTrip makes one attempt with a fresh transport, so no cached metadata
 // or broken connection from a previous attempt is reused.
-func roundTrip(parent context.Context, addrs []string, topic string) error {
+func roundTrip(parent context.Context, addrs []string, topic string, sec kafkaio.Security) error {
 	ctx, cancel := context.WithTimeout(parent, 10*time.Second)
 	defer cancel()
 
-	transport := &kafka.Transport{DialTimeout: 2 * time.Second, MetadataTTL: time.Second}
+	transport, err := sec.Transport()
+	if err != nil {
+		return err
+	}
+	transport.DialTimeout, transport.MetadataTTL = 2*time.Second, time.Second
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(addrs...), Timeout: 5 * time.Second, Transport: transport}
 
