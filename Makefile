@@ -15,7 +15,7 @@ PROTOC_VERSION := 4.33.5
 PROTOC := $(HOME)/.m2/repository/com/google/protobuf/protoc/$(PROTOC_VERSION)/protoc-$(PROTOC_VERSION)-linux-x86_64.exe
 FUZZTIME ?= 10s
 
-.PHONY: deps build demo test unit bench bench-replay bench-capture lint fuzz proto stack-up stack-down clean
+.PHONY: deps build demo test unit bench bench-replay bench-capture lint fuzz fuzz-smoke proto stack-up stack-down clean
 
 # Live capture uses libpcap through cgo: building needs its headers.
 deps: ## install the system packages the build needs (as root, with apt)
@@ -46,6 +46,7 @@ test: deps ## all tests, with the real local stack
 	$(STACK_SCRIPT) up
 	rc=0; KAFKA_BROKERS=$(KAFKA_BROKERS) ES_URL=$(ES_URL) $(GO) test -race -count=1 -timeout 20m ./... || rc=$$?; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK_SCRIPT) down --wipe || true; fi; exit $$rc
+	$(MAKE) --no-print-directory fuzz-smoke
 
 unit: deps ## only the tests that need no Kafka or Elasticsearch
 	$(GO) test -race -count=1 ./schema/... ./recorder/... ./replayer/... ./internal/stream/...
@@ -77,6 +78,17 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s)
 	    echo "== $$pkg $$f"; \
 	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	  done; \
+	done
+
+# The parsers that face hostile input, fuzzed briefly by make test (issue 7):
+# HTTP streams, capture files, schema records, rewrite rules, the JSON diff.
+SMOKE_FUZZ := ./recorder:FuzzParser ./recorder:FuzzCaptureFile ./schema:FuzzDecode \
+	./replayer:FuzzRules ./analyzer/diff:FuzzJSONDiff
+SMOKE_FUZZTIME ?= 3s
+fuzz-smoke: ## fuzz the five hostile-input parsers for SMOKE_FUZZTIME each (default 3s; part of make test)
+	@for t in $(SMOKE_FUZZ); do \
+	  echo "== fuzz $${t#*:} in $${t%%:*} for $(SMOKE_FUZZTIME)"; \
+	  $(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(SMOKE_FUZZTIME) $${t%%:*} || exit 1; \
 	done
 
 lint: deps ## gofmt, go vet and staticcheck
