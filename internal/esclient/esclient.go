@@ -39,9 +39,10 @@ type Config struct {
 	// CAFingerprint is the SHA-256 fingerprint of a certificate in the
 	// server's chain (hex, colons allowed: what Elasticsearch prints at
 	// its first start, or `openssl x509 -fingerprint -sha256`). The
-	// connection is accepted when one of the certificates the server
-	// presents has it, whoever signed it. Default: not used. Not together
-	// with CAFile.
+	// connection is accepted when the server presents that certificate and
+	// its own certificate verifies up to it (for the URL's host), as if it
+	// were the only trusted CA. Default: not used. Not together with
+	// CAFile.
 	CAFingerprint string
 
 	// Username and Password log in with basic auth; APIKey (the base64
@@ -122,22 +123,47 @@ func (c Config) TLS() (*tls.Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		host := ""
+		if u, err := url.Parse(c.URL); err == nil {
+			host = u.Hostname()
+		}
 		return &tls.Config{
 			MinVersion: tls.VersionTLS12,
-			// The chain is checked below, against the fingerprint, instead
-			// of against a CA pool.
+			// The chain is verified below with the certificate of that
+			// fingerprint as the only root, instead of against a CA pool.
 			InsecureSkipVerify: true,
 			VerifyConnection: func(cs tls.ConnectionState) error {
-				for _, cert := range cs.PeerCertificates {
-					if sum := sha256.Sum256(cert.Raw); bytes.Equal(sum[:], want) {
-						return nil
-					}
-				}
-				return fmt.Errorf("no certificate of %s has the SHA-256 fingerprint %s", cs.ServerName, c.CAFingerprint)
+				return verifyPinned(cs.PeerCertificates, want, host, c.CAFingerprint)
 			},
 		}, nil
 	}
 	return nil, nil
+}
+
+// verifyPinned accepts a server whose chain holds the certificate with the
+// SHA-256 fingerprint want and whose own (leaf) certificate verifies up to
+// it, for host. Holding the pinned certificate is not enough: it is public,
+// and anyone can send it after a leaf of their own; only the leaf's key is
+// proven by the handshake.
+func verifyPinned(certs []*x509.Certificate, want []byte, host, shown string) error {
+	if len(certs) == 0 {
+		return errors.New("the server sent no certificate")
+	}
+	for i, cert := range certs {
+		if sum := sha256.Sum256(cert.Raw); !bytes.Equal(sum[:], want) {
+			continue
+		}
+		roots, inter := x509.NewCertPool(), x509.NewCertPool()
+		roots.AddCert(cert)
+		for _, c := range certs[1:max(i, 1)] {
+			inter.AddCert(c)
+		}
+		if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: host}); err != nil {
+			return fmt.Errorf("the server's certificate does not verify against the one with fingerprint %s: %w", shown, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("no certificate of the server has the SHA-256 fingerprint %s", shown)
 }
 
 func fingerprint(s string) ([]byte, error) {

@@ -1,17 +1,27 @@
 package esclient
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestCheck(t *testing.T) {
@@ -78,6 +88,49 @@ func tlsServer(t *testing.T) (*httptest.Server, string, string) {
 	}
 	sum := sha256.Sum256(cert.Raw)
 	return srv, caFile, hex.EncodeToString(sum[:])
+}
+
+// TestFingerprintMITM: a server that holds a key of its own and sends the
+// pinned certificate after its own self-signed one is refused: the pinned
+// certificate is public, only the leaf's key is proven by the handshake.
+func TestFingerprintMITM(t *testing.T) {
+	genuine, _, fp := tlsServer(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "attacker"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	leaf, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got atomic.Value
+	mitm := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("Authorization"))
+	}))
+	mitm.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf, genuine.Certificate().Raw}, PrivateKey: key}}}
+	mitm.StartTLS()
+	defer mitm.Close()
+
+	cfg := Config{URL: mitm.URL, CAFingerprint: fp, Username: "u", Password: "secret"}
+	tr, err := cfg.Transport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, mitm.URL, nil)
+	cfg.Authorize(req)
+	if res, err := (&http.Client{Transport: tr}).Do(req); err == nil {
+		res.Body.Close()
+		t.Fatal("a server with another key was trusted because it sent the pinned certificate")
+	} else if !strings.Contains(err.Error(), "does not verify") {
+		t.Errorf("error %v, want it to say the certificate does not verify", err)
+	}
+	if got.Load() != nil {
+		t.Fatalf("the credentials reached the impostor: %v", got.Load())
+	}
 }
 
 // TestTLSAndCredentials: the CA file and the fingerprint are what decide
