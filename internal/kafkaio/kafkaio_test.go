@@ -183,6 +183,32 @@ func TestEnqueuePublishesEverything(t *testing.T) {
 	fetchN(t, ctx, c, n)
 }
 
+// TestEnqueueTooLarge: a record over kafka-go's size limit fails alone;
+// the records queued with it are published.
+func TestEnqueueTooLarge(t *testing.T) {
+	ctx := testContext(t)
+	brokers := stacktest.Kafka(t)
+	topic := stacktest.Topic(t, brokers, 1)
+	p, err := NewProducer(ProducerConfig{Brokers: brokers, Topic: topic, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{10, 3 << 19, 10, 2 << 20, 10} {
+		if !p.Enqueue(stream.Record{Key: []byte("k"), Value: make([]byte, size)}) {
+			t.Fatal("queue refused a record")
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Published != 3 || st.Failed != 2 || st.Queued != 0 {
+		t.Fatalf("stats %+v, want the 3 small records published and the 2 large ones failed", st)
+	}
+	c := newConsumer(t, ConsumerConfig{Brokers: brokers, Topic: topic, Group: topic + "-g"})
+	defer c.Close()
+	fetchN(t, ctx, c, 3)
+}
+
 // TestDeadBrokerAccounting: with no broker, Enqueue never blocks, and every
 // record ends up counted as failed or dropped.
 func TestDeadBrokerAccounting(t *testing.T) {

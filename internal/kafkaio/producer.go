@@ -119,7 +119,7 @@ type ProducerStats struct {
 	// permanent error (e.g. a record too large) or Close gave up on it.
 	Failed  uint64
 	Dropped uint64 // refused by Enqueue because the queue was full (QueueSize or QueueBytes)
-	Queued  int    // in the Enqueue queue right now
+	Queued  int    // in the Enqueue queue, or in the batch being published, right now
 	// Retries counts failed attempts of the queue publisher that it
 	// retried (each one a batch, after a backoff).
 	Retries uint64
@@ -136,6 +136,7 @@ type Producer struct {
 	queue     chan stream.Record
 
 	published, failed, dropped, retries atomic.Uint64
+	inFlight                            atomic.Int64 // records of the batch the queue publisher holds
 	queuedBytes                         atomic.Int64 // bytes of the records in queue or in the batch being published
 
 	closeOnce sync.Once
@@ -165,14 +166,18 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 		cfg:       cfg,
 		transport: transport,
 		w: &kafka.Writer{
-			Addr:                   kafka.TCP(cfg.Brokers...),
-			Transport:              transport,
-			Topic:                  cfg.Topic,
-			Balancer:               kafka.Murmur2Balancer{},
-			RequiredAcks:           kafka.RequireAll,
-			Async:                  false, // we bound the queue ourselves
-			BatchSize:              cfg.BatchSize,
-			BatchTimeout:           cfg.BatchTimeout,
+			Addr:         kafka.TCP(cfg.Brokers...),
+			Transport:    transport,
+			Topic:        cfg.Topic,
+			Balancer:     kafka.Murmur2Balancer{},
+			RequiredAcks: kafka.RequireAll,
+			Async:        false, // we bound the queue ourselves
+			BatchSize:    cfg.BatchSize,
+			BatchTimeout: cfg.BatchTimeout,
+			// kafka-go's default, stated: a larger record is refused
+			// before it is sent (the broker's message.max.bytes is about
+			// the same by default).
+			BatchBytes:             1 << 20,
 			WriteTimeout:           cfg.WriteTimeout,
 			MaxAttempts:            cfg.MaxAttempts,
 			Compression:            codec,
@@ -291,7 +296,9 @@ func (p *Producer) drainQueue(ctx context.Context) {
 				break fill
 			}
 		}
+		p.inFlight.Store(int64(len(batch)))
 		p.publishQueued(ctx, batch)
+		p.inFlight.Store(0)
 		var n int64
 		for _, r := range batch {
 			n += recordBytes(r)
@@ -317,7 +324,20 @@ func (p *Producer) publishQueued(ctx context.Context, batch []stream.Record) {
 		}
 		retry := msgs[:0:0]
 		var werrs kafka.WriteErrors
+		var tooLarge kafka.MessageTooLargeError
 		switch {
+		case errors.As(err, &tooLarge):
+			// kafka-go refuses the whole write, before sending anything,
+			// for the first record over its limit: fail that one, go on
+			// with the others at once.
+			p.failed.Add(1)
+			p.cfg.Logger.Error("record too large for Kafka; not published", "topic", p.cfg.Topic,
+				"bytes", len(tooLarge.Message.Key)+len(tooLarge.Message.Value), "limit", p.w.BatchBytes)
+			if msgs = tooLarge.Remaining; len(msgs) == 0 {
+				return
+			}
+			attempt--
+			continue
 		case ctx.Err() != nil:
 			p.failed.Add(uint64(len(msgs)))
 			p.cfg.Logger.Error("giving up on queued records", "topic", p.cfg.Topic, "records", len(msgs), "err", err)
@@ -347,7 +367,11 @@ func (p *Producer) publishQueued(ctx context.Context, batch []stream.Record) {
 		p.retries.Add(1)
 		// The first failures of an outage, then one line a minute or so.
 		if attempt <= 3 || attempt%12 == 0 {
-			p.cfg.Logger.Warn("Kafka does not take queued records; holding them and retrying", "topic", p.cfg.Topic,
+			msg := "Kafka does not take queued records; holding them and retrying"
+			if errors.Is(err, kafka.UnknownTopicOrPartition) {
+				msg = "topic does not exist (create it first; tapline does not auto-create topics); holding the records and retrying"
+			}
+			p.cfg.Logger.Warn(msg, "topic", p.cfg.Topic, "brokers", p.cfg.Brokers,
 				"records", len(msgs), "queued", len(p.queue), "attempt", attempt, "retry_in", backoff, "err", firstError(err))
 		}
 		select {
@@ -412,7 +436,7 @@ func (p *Producer) Stats() ProducerStats {
 		Published: p.published.Load(),
 		Failed:    p.failed.Load(),
 		Dropped:   p.dropped.Load(),
-		Queued:    len(p.queue),
+		Queued:    len(p.queue) + int(p.inFlight.Load()),
 		Retries:   p.retries.Load(),
 	}
 }
