@@ -106,7 +106,8 @@ func (e *Elastic) EnsureTemplate(ctx context.Context) error {
 }
 
 // Index writes docs with `create` and returns one outcome per document. A
-// transient failure (no connection, 429, 5xx) of the request or of single
+// transient failure (no connection, 429, 5xx, and 401/403: credentials
+// can be fixed while the analyzer waits) of the request or of single
 // items is retried with backoff until it succeeds or ctx ends.
 func (e *Elastic) Index(ctx context.Context, docs []Doc) ([]ItemOutcome, error) {
 	outcomes := make([]ItemOutcome, len(docs))
@@ -152,8 +153,15 @@ func (e *Elastic) bulk(ctx context.Context, docs []Doc, pending []int, outcomes 
 		return nil, err
 	}
 	defer res.Body.Close()
-	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
+	switch {
+	case res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:
 		return nil, fmt.Errorf("bulk: %s", res.Status())
+	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
+		// Credentials expired or rotated, or a role changed: retried, not
+		// failed, so that nothing is committed (or dead-lettered) until
+		// someone fixes them; the retries are logged.
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 512))
+		return nil, fmt.Errorf("bulk: %s: Elasticsearch refused the credentials or their permissions (fix them; retrying): %s", res.Status(), msg)
 	}
 	if res.IsError() {
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,4 +173,54 @@ func decodeES(t *testing.T, resp *http.Response, into any) {
 			t.Fatalf("%s: %v: %s", resp.Request.URL, err, b)
 		}
 	}
+}
+
+// TestElasticRetriesRefusedCredentials: a 401 or 403 on the bulk request
+// is retried (credentials can be fixed while the analyzer waits), never
+// turned into failed documents that would be committed.
+func TestElasticRetriesRefusedCredentials(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		switch calls.Add(1) {
+		case 1:
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"unable to authenticate"}`)
+		case 2:
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"error":"action [indices:data/write/bulk] is unauthorized"}`)
+		default:
+			n := strings.Count(readAll(r.Body), "\n") / 2
+			items := make([]string, n)
+			for i := range items {
+				items[i] = `{"create":{"status":201}}`
+			}
+			fmt.Fprintf(w, `{"errors":false,"items":[%s]}`, strings.Join(items, ","))
+		}
+	}))
+	defer srv.Close()
+	e, err := NewElastic(ElasticConfig{URL: srv.URL, MinBackoff: time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := e.Index(ctx, testDocs(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range out {
+		if !o.Created {
+			t.Errorf("doc %d: %+v, want created after the credentials were accepted", i, o)
+		}
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d bulk requests, want 3 (401, 403, then accepted)", n)
+	}
+}
+
+func readAll(r io.Reader) string {
+	b, _ := io.ReadAll(r)
+	return string(b)
 }
