@@ -112,8 +112,9 @@ func New(cfg Config) (*Analyzer, error) {
 // Three stages: one goroutine fetches, decodes and compares batches (the
 // Comparer is used by it alone); Concurrency goroutines index them; Run's
 // own goroutine waits for each batch in fetch order, sends its dead
-// letters to the DLQ and commits it. At most about 2×Concurrency+1
-// batches are in the analyzer.
+// letters to the DLQ and commits it. At most Concurrency+2 batches are
+// in the analyzer (queued for the committer, held by it, and one being
+// compared).
 func (a *Analyzer) Run(ctx context.Context) error {
 	defer a.logSummary()
 	ictx, stop := context.WithCancel(ctx)
@@ -143,10 +144,11 @@ func (a *Analyzer) Run(ctx context.Context) error {
 	var runErr error
 	for j := range ordered {
 		<-j.done
+		dead := a.account(j) // what was indexed is counted, committed or not
 		if runErr != nil || ictx.Err() != nil {
 			continue // stopping: later batches must not be committed before this one
 		}
-		if err := a.finish(ictx, j); err != nil {
+		if err := a.finish(ictx, j, dead); err != nil {
 			if ctx.Err() == nil {
 				runErr = err
 			}
@@ -216,11 +218,11 @@ func (a *Analyzer) prepare(batch []stream.Record) *job {
 	return j
 }
 
-// finish counts an indexed batch's outcomes, dead-letters what failed and
-// commits the batch.
-func (a *Analyzer) finish(ctx context.Context, j *job) error {
+// account counts an indexed batch's outcomes and returns the records to
+// dead-letter: the undecodable ones and those with a refused document.
+func (a *Analyzer) account(j *job) []stream.Record {
 	if j.err != nil {
-		return fmt.Errorf("indexing %d pair documents: %w", len(j.docs), j.err)
+		return nil
 	}
 	dead := j.dead
 	failedRec := map[int]string{}
@@ -238,6 +240,15 @@ func (a *Analyzer) finish(ctx context.Context, j *job) error {
 	}
 	for i, reason := range failedRec {
 		dead = append(dead, stream.DeadLetter(j.batch[i], "indexing: "+reason))
+	}
+	return dead
+}
+
+// finish makes an indexed batch durable: its dead letters to the DLQ,
+// then the commit.
+func (a *Analyzer) finish(ctx context.Context, j *job, dead []stream.Record) error {
+	if j.err != nil {
+		return fmt.Errorf("indexing %d pair documents: %w", len(j.docs), j.err)
 	}
 	if len(dead) > 0 && a.cfg.DLQ != nil {
 		if err := a.cfg.DLQ.Publish(ctx, dead...); err != nil {
