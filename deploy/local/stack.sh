@@ -177,8 +177,13 @@ ensure_secure() {
 # is formatted, ES's users and certificates into its config.
 check_mode() {
 	local svc=$1 file=$2/mode have
-	[[ -s $file ]] || return 0
-	have=$(cat "$file")
+	if [[ -s $file ]]; then
+		have=$(cat "$file")
+	elif [[ $svc == kafka && -f $2/data/meta.properties ]] || [[ $svc == es && -n $(ls -A "$2/data" 2>/dev/null) ]]; then
+		have=plain # data made before modes existed
+	else
+		return 0 # nothing made yet
+	fi
 	[[ $have == "$MODE" ]] && return 0
 	say "$svc" "ERROR: $2 was made in $have mode, this is $MODE mode" \
 		"(TAPLINE_STACK_SECURE=$SECURE); run 'down --wipe $svc' first, or use another TAPLINE_STACK_DIR"
@@ -256,6 +261,7 @@ start_kafka() {
 
 	pid=$(our_pid kafka "$KAFKA_PID")
 	if [[ -n $pid ]] && port_open $KAFKA_PORT; then
+		check_mode kafka "$KAFKA_DIR" || return 1
 		say kafka "already running (pid $pid), reusing it"
 	elif [[ -n $pid ]]; then
 		say kafka "pid $pid is alive but port $KAFKA_PORT does not answer yet; waiting for it"
@@ -287,8 +293,11 @@ start_kafka() {
 				--add-scram "SCRAM-SHA-512=[name=tapline,password=$(cat "$SEC_DIR/kafka-password")]"
 				--add-scram "SCRAM-SHA-256=[name=tapline,password=$(cat "$SEC_DIR/kafka-password")]")
 		fi
+		# Mode 600 before anything is written: in secure mode it holds the
+		# admin and keystore passwords (a redirection keeps an existing
+		# file's mode).
+		(umask 077 && : >"$KAFKA_DIR/server.properties.tmp")
 		(
-			umask 077 # secure mode: it holds the admin and keystore passwords
 			sed -e "s#@DATA@#$KAFKA_DIR/data#" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
 				-e "s#@LISTENER@#$listener#g" "$HERE/kafka/server.properties"
 			if ((SECURE)); then
@@ -466,6 +475,7 @@ start_es() {
 
 	pid=$(our_pid es "$ES_PID")
 	if [[ -n $pid ]] && port_open $ES_PORT; then
+		check_mode es "$ES_DIR" || return 1
 		say es "already running (pid $pid), reusing it"
 	elif [[ -n $pid ]]; then
 		say es "pid $pid is alive but port $ES_PORT does not answer yet; waiting for it"
