@@ -58,7 +58,7 @@ type headerRule struct {
 // NewRewriter compiles rules.
 func NewRewriter(rules Rules) (*Rewriter, error) {
 	if !validHost(rules.Host) {
-		return nil, fmt.Errorf("host %q: not a host name (letters, digits and -._~:[] only)", rules.Host)
+		return nil, fmt.Errorf("host %q: not a host name (RFC 3986 allows letters, digits and -._~:[]!$&'()*+,;=%% only)", rules.Host)
 	}
 	rw := &Rewriter{host: rules.Host, tagHeader: HeaderReplay}
 	if rules.TagHeader != "" {
