@@ -31,7 +31,7 @@ func kibanaCommand() *cli.Command {
 				&cli.StringFlag{Name: "password-file", Usage: "file holding the Kibana password"},
 				&cli.StringFlag{Name: "api-key-file", Usage: "file holding a Kibana API key (the base64 id:key), instead of a user"},
 				&cli.StringFlag{Name: "ca-file", Usage: "PEM file of the CAs to trust for an https Kibana (default: the system's)"},
-				&cli.StringFlag{Name: "ca-fingerprint", Usage: "trust an https Kibana presenting a certificate with this SHA-256 fingerprint (hex)"},
+				&cli.StringFlag{Name: "ca-fingerprint", Usage: "trust an https Kibana whose certificate chains up to the CA with this SHA-256 fingerprint (hex), which it must present"},
 				&cli.StringFlag{Name: "file", Usage: "import this saved-objects export instead of the built-in one"},
 			}),
 			Action: func(c *cli.Context) error {

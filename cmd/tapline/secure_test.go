@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -143,6 +146,28 @@ func TestSecurePipeline(t *testing.T) {
 		}
 		if s.Pairs != want || s.Verdicts.Mismatch != mismatches.Count {
 			t.Errorf("report: %d pairs, %d mismatches; want %d and %d:\n%s", s.Pairs, s.Verdicts.Mismatch, want, mismatches.Count, out)
+		}
+
+		// The same report trusting the node by the CA's fingerprint (what
+		// Elasticsearch prints at its first start) instead of the CA file:
+		// the node's own certificate must verify up to the pinned CA.
+		pemBytes, err := os.ReadFile(sec.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, _ := pem.Decode(pemBytes)
+		if block == nil {
+			t.Fatalf("%s holds no PEM block", sec.CAFile)
+		}
+		sum := sha256.Sum256(block.Bytes)
+		byFingerprint := run(t, nil, "report", "--data-stream", dataStream, "--format", "json", "--es", stack.ESURL(),
+			"--es-ca-fingerprint", hex.EncodeToString(sum[:]), "--es-username", sec.ESUser, "--es-password-file", sec.ESPasswordFile)
+		if err := finished(t, byFingerprint); err != nil {
+			t.Fatalf("report with --es-ca-fingerprint: %v\n%s", err, byFingerprint.log)
+		}
+		var s2 report.Summary
+		if err := json.Unmarshal([]byte(byFingerprint.stdout.String()), &s2); err != nil || s2.Pairs != want {
+			t.Errorf("report with --es-ca-fingerprint: %d pairs (%v), want %d:\n%s", s2.Pairs, err, want, byFingerprint.log)
 		}
 	})
 

@@ -132,7 +132,7 @@ func esSecurityFlags() []cli.Flag {
 		&cli.StringFlag{Name: "es-password-file", Usage: "file holding the Elasticsearch password"},
 		&cli.StringFlag{Name: "es-api-key-file", Usage: "file holding an Elasticsearch API key (the base64 id:key, \"encoded\"), instead of a user"},
 		&cli.StringFlag{Name: "es-ca-file", Usage: "PEM file of the CAs to trust for an https Elasticsearch (default: the system's)"},
-		&cli.StringFlag{Name: "es-ca-fingerprint", Usage: "trust an https Elasticsearch presenting a certificate with this SHA-256 fingerprint (hex), instead of a CA file"},
+		&cli.StringFlag{Name: "es-ca-fingerprint", Usage: "trust an https Elasticsearch whose certificate chains up to the CA with this SHA-256 fingerprint (hex), which it must present; instead of a CA file"},
 	}
 }
 

@@ -422,6 +422,10 @@ prepare_es() {
 configure_es_security() {
 	local conf=$ES_HOME/config user pwfile role
 	mkdir -p "$conf/certs" && cp "$SEC_DIR/ca.crt" "$SEC_DIR/server.crt" "$SEC_DIR/server.key" "$conf/certs/" || return 1
+	# The node presents its certificate and the CA, as a self-configured
+	# Elasticsearch does, so clients can trust it by the CA's fingerprint
+	# (--es-ca-fingerprint) as well as by the CA file.
+	cat "$SEC_DIR/server.crt" "$SEC_DIR/ca.crt" >"$conf/certs/server-chain.crt" || return 1
 	cat >"$conf/roles.yml" <<-'EOF'
 		# Written by deploy/local/stack.sh (secure mode). What tapline needs:
 		# analyze installs its index template and bulk-creates pair documents
@@ -498,7 +502,7 @@ start_es() {
 			security=(-E xpack.security.enabled=true
 				-E xpack.security.http.ssl.enabled=true
 				-E xpack.security.http.ssl.key=certs/server.key
-				-E xpack.security.http.ssl.certificate=certs/server.crt
+				-E xpack.security.http.ssl.certificate=certs/server-chain.crt
 				-E xpack.security.http.ssl.certificate_authorities=certs/ca.crt)
 		fi
 		# ES appends to its log; keep one previous run so a failure report
