@@ -141,21 +141,7 @@ func endToEnd(t *testing.T, bin, esURL, exchanges, results, group string) {
 		t.Fatalf("record summary does not say 10 exchanges:\n%s", rec.log)
 	}
 
-	// Staging: the same as production, except that /users/2 changed its
-	// answer (the regression to find) and /chunked is gone.
-	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/users/1":
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"id":"1","name":"user"}`)
-		case "/users/2":
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"id":"2","name":"USER"}`)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer staging.Close()
+	staging := regressedStaging(t)
 
 	replay := startTapline(t, bin, "replay", "--from", exchanges, "--to", results, "--group", group+"-replay",
 		"--start", "earliest", "--target", "staging="+staging.URL)
@@ -231,6 +217,26 @@ func endToEnd(t *testing.T, bin, esURL, exchanges, results, group string) {
 			t.Errorf("GET /users/2: regressions %v route %v, want [body:$.name] GET /users/{id}", d["regressions"], d["route"])
 		}
 	}
+}
+
+// regressedStaging is staging for the loopback fixture's traffic: the same
+// as production, except that /users/2 changed its answer (the regression
+// to find) and /chunked is gone. It is closed when the test ends.
+func regressedStaging(t *testing.T) *httptest.Server {
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/users/1":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"id":"1","name":"user"}`)
+		case "/users/2":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"id":"2","name":"USER"}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(staging.Close)
+	return staging
 }
 
 // publish writes recs to topic and returns once all are acknowledged.

@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,20 +76,7 @@ func TestSecurePipeline(t *testing.T) {
 			t.Fatalf("record: %v, want 10 exchanges published:\n%s", err, rec.log)
 		}
 
-		// Staging as in TestEndToEnd: /users/2 changed, /chunked is gone.
-		staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case "/users/1":
-				w.Header().Set("Content-Type", "application/json")
-				io.WriteString(w, `{"id":"1","name":"user"}`)
-			case "/users/2":
-				w.Header().Set("Content-Type", "application/json")
-				io.WriteString(w, `{"id":"2","name":"USER"}`)
-			default:
-				http.NotFound(w, r)
-			}
-		}))
-		defer staging.Close()
+		staging := regressedStaging(t) // as in TestEndToEnd: /users/2 changed, /chunked is gone
 
 		replay := run(t, []string{"TAPLINE_REPLAY_KAFKA_PASSWORD=" + sec.KafkaPassword},
 			append([]string{"replay", "--from", kafkaURL(exchanges), "--to", kafkaURL(results), "--group", "secure-replay",
