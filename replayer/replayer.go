@@ -113,10 +113,11 @@ type Config struct {
 	// (the diff still lines up). Default nil: responses are kept as
 	// received. It must be safe for concurrent use.
 	RedactResponse func(*schema.Response) int
-	// OnOutcome, when set, is called for every outcome of every target
-	// (for metrics): the latency, the status (0 when there was no
-	// response) and the error text. It must be safe for concurrent use.
-	OnOutcome func(target string, latency time.Duration, status int, err string)
+	// OnOutcome, when set, is called for every request sent (for
+	// metrics): the latency, the status (0 when there was no response)
+	// and, for an error, its kind (ErrTimeout, ErrRefused, ...; "" for a
+	// response). It must be safe for concurrent use.
+	OnOutcome func(target string, latency time.Duration, status int, errKind string)
 	// OnSchedule, when set, is called with how late each paced exchange
 	// was sent against its due time (the schedule error). Safe for
 	// concurrent use required.
@@ -305,9 +306,9 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 				Result: &schema.TargetOutcome_Error{Error: "not sent: target paused by the circuit breaker after repeated failures"}})
 			continue
 		}
-		out := r.sender.send(ctx, t, send)
+		out, errKind := r.sender.send(ctx, t, send)
 		if r.cfg.OnOutcome != nil {
-			r.cfg.OnOutcome(t.Name, time.Duration(out.GetLatencyNanos()), int(out.GetResponse().GetStatus()), out.GetError())
+			r.cfg.OnOutcome(t.Name, time.Duration(out.GetLatencyNanos()), int(out.GetResponse().GetStatus()), errKind)
 		}
 		failed := out.GetError() != "" || out.GetResponse().GetStatus() >= 500
 		if b.record(!failed) {
@@ -319,7 +320,7 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 		}
 		if out.GetError() != "" {
 			r.targetErrors.Add(1)
-			r.log.Debug("target error", "exchange", ex.Id, "target", t.Name, "err", out.GetError())
+			r.log.Debug("target error", "exchange", ex.Id, "target", t.Name, "kind", errKind, "err", out.GetError())
 		}
 		res.Outcomes = append(res.Outcomes, out)
 	}

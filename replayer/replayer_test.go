@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -400,17 +401,60 @@ func TestPublishFailureDoesNotCommit(t *testing.T) {
 	}
 }
 
-// A dead target is an outcome with an error, not a failure of the run.
-func TestTargetErrorRecorded(t *testing.T) {
-	u, _ := url.Parse("http://127.0.0.1:1")
-	ex := &schema.Exchange{Id: "e", Request: &schema.Request{Method: "GET", Target: "/"}}
-	o := newSender(1, 0, time.Second, nil, 10).send(context.Background(), Target{Name: "dead", URL: u}, ex)
-	if o.GetError() == "" || o.GetResponse() != nil {
-		t.Fatalf("outcome %v, want an error", o)
+// TestTargetErrorKinds: a failing target is an outcome with an error, not
+// a failure of the run, and each way of failing has its kind, from real
+// servers on loopback.
+func TestTargetErrorKinds(t *testing.T) {
+	// Accepts, then resets the connection without answering.
+	resetter, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	ex.Request.BodyTruncated, ex.Request.BodySize = true, 10
-	if o := newSender(1, 0, time.Second, nil, 10).send(context.Background(), Target{Name: "t", URL: u}, ex); !strings.Contains(o.GetError(), "truncated") {
-		t.Fatalf("truncated body: %v", o)
+	defer resetter.Close()
+	go func() {
+		for {
+			c, err := resetter.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 4096))
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	untrusted := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer untrusted.Close()
+
+	ex := &schema.Exchange{Id: "e", Request: &schema.Request{Method: "GET", Target: "/"}}
+	truncated := &schema.Exchange{Id: "t", Request: &schema.Request{Method: "POST", Target: "/", BodyTruncated: true, BodySize: 10}}
+	for _, tc := range []struct {
+		name, url string
+		ex        *schema.Exchange
+		want      string
+	}{
+		{"nothing listens", "http://127.0.0.1:1", ex, ErrRefused},
+		{"reset", "http://" + resetter.Addr().String(), ex, ErrReset},
+		{"slower than the timeout", slow.URL, ex, ErrTimeout},
+		{"untrusted certificate", untrusted.URL, ex, ErrTLS},
+		{"truncated request body", "http://127.0.0.1:1", truncated, ErrRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, _ := url.Parse(tc.url)
+			o, kind := newSender(1, time.Second, 200*time.Millisecond, nil, 10).send(context.Background(), Target{Name: "t", URL: u}, tc.ex)
+			if o.GetError() == "" || o.GetResponse() != nil || kind != tc.want {
+				t.Fatalf("outcome %v, kind %q; want an error of kind %q", o, kind, tc.want)
+			}
+		})
+	}
+	if got := errorKind(&net.DNSError{Err: "no such host", Name: "staging.invalid", IsNotFound: true}); got != ErrDNS {
+		t.Errorf("a DNS error is %q, want %q", got, ErrDNS)
 	}
 }
 
@@ -459,7 +503,7 @@ func TestTLSTargets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			o := newSender(1, 5*time.Second, time.Second, tlsCfg, 100).send(context.Background(), Target{Name: "t", URL: u}, ex)
+			o, _ := newSender(1, 5*time.Second, time.Second, tlsCfg, 100).send(context.Background(), Target{Name: "t", URL: u}, ex)
 			if got := string(o.GetResponse().GetBody()); got != tc.wantBody || (tc.wantBody == "" && o.GetError() == "") {
 				t.Fatalf("outcome %v", o)
 			}

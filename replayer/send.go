@@ -116,12 +116,14 @@ func buildRequest(ctx context.Context, t Target, ex *schema.Exchange, rw *Rewrit
 
 // send replays ex to t and returns the outcome; errors are recorded in
 // the outcome, never returned.
-func (s *sender) send(ctx context.Context, t Target, ex *schema.Exchange) *schema.TargetOutcome {
+// send sends ex to t and returns the outcome and, when it is an error,
+// its kind (errorKind; "" for a response).
+func (s *sender) send(ctx context.Context, t Target, ex *schema.Exchange) (*schema.TargetOutcome, string) {
 	out := &schema.TargetOutcome{Target: t.Name}
 	req, err := buildRequest(ctx, t, ex, s.rewrite)
 	if err != nil {
 		out.Result = &schema.TargetOutcome_Error{Error: err.Error()}
-		return out
+		return out, ErrRequest
 	}
 	out.Url = req.URL.String()
 	start := time.Now()
@@ -130,14 +132,14 @@ func (s *sender) send(ctx context.Context, t Target, ex *schema.Exchange) *schem
 	if err != nil {
 		out.LatencyNanos = int64(time.Since(start))
 		out.Result = &schema.TargetOutcome_Error{Error: err.Error()}
-		return out
+		return out, errorKind(err)
 	}
 	defer resp.Body.Close()
 	body, size, err := readCapped(resp.Body, s.bodyCap)
 	out.LatencyNanos = int64(time.Since(start))
 	if err != nil {
 		out.Result = &schema.TargetOutcome_Error{Error: fmt.Sprintf("reading response body after %d bytes: %v", size, err)}
-		return out
+		return out, errorKind(err)
 	}
 	out.Result = &schema.TargetOutcome_Response{Response: &schema.Response{
 		Status:        int32(resp.StatusCode),
@@ -148,7 +150,7 @@ func (s *sender) send(ctx context.Context, t Target, ex *schema.Exchange) *schem
 		BodyTruncated: size > int64(len(body)),
 		BodySize:      size,
 	}}
-	return out
+	return out, ""
 }
 
 // readCapped reads r to the end, keeping at most limit bytes.

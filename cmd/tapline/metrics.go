@@ -108,7 +108,7 @@ type replayMetrics struct {
 func newReplayMetrics() *replayMetrics {
 	return &replayMetrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tapline_replay_outcomes_total", Help: "Outcomes per target, by kind: 2xx..5xx, or error (no response).",
+			Name: "tapline_replay_outcomes_total", Help: "Requests sent per target, by outcome: 2xx..5xx, or the kind of error (timeout, connection_refused, connection_reset, tls, dns, request, other).",
 		}, []string{"target", "kind"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "tapline_replay_latency_seconds", Help: "Latency per target, from sending to the last body byte.",
@@ -118,13 +118,13 @@ func newReplayMetrics() *replayMetrics {
 }
 
 // observe is the replayer's OnOutcome hook.
-func (m *replayMetrics) observe(target string, latency time.Duration, status int, errText string) {
-	kind := "error"
-	if errText == "" && status >= 100 {
+func (m *replayMetrics) observe(target string, latency time.Duration, status int, errKind string) {
+	kind := errKind
+	if errKind == "" {
 		kind = fmt.Sprintf("%dxx", status/100)
 	}
 	m.outcomes.WithLabelValues(target, kind).Inc()
-	if errText == "" {
+	if errKind == "" {
 		m.latency.WithLabelValues(target).Observe(latency.Seconds())
 	}
 }

@@ -90,7 +90,7 @@ func TestReplayMetrics(t *testing.T) {
 	_, body := serveAndScrape(t, ctx, m)
 	for _, want := range []string{
 		`tapline_replay_outcomes_total{kind="2xx",target="staging"} 2`,
-		`tapline_replay_outcomes_total{kind="error",target="dead"} 2`,
+		`tapline_replay_outcomes_total{kind="connection_refused",target="dead"} 2`,
 		`tapline_replay_latency_seconds_count{target="staging"} 2`,
 		`tapline_replay_exchanges_total{outcome="replayed"} 2`,
 	} {

@@ -1,0 +1,49 @@
+package replayer
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+)
+
+// Kinds of target errors (Config.OnOutcome, and the kind label of
+// tapline_replay_outcomes_total): what an operator does about a failing
+// staging differs by kind.
+const (
+	ErrTimeout = "timeout"            // connect or total timeout (--connect-timeout, --timeout)
+	ErrRefused = "connection_refused" // nothing listens: staging down
+	ErrReset   = "connection_reset"   // closed or reset before a whole response
+	ErrTLS     = "tls"                // handshake or certificate
+	ErrDNS     = "dns"                // the target's host does not resolve
+	ErrRequest = "request"            // not sent: the recorded request cannot be rebuilt
+	ErrOther   = "other"
+)
+
+// errorKind classifies an error of sending a request or reading its
+// response.
+func errorKind(err error) string {
+	var netErr net.Error
+	var dnsErr *net.DNSError
+	var recordErr tls.RecordHeaderError
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalidCert x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &dnsErr):
+		return ErrDNS
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return ErrTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ErrRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return ErrReset
+	case errors.As(err, &recordErr), errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalidCert):
+		return ErrTLS
+	}
+	return ErrOther
+}
