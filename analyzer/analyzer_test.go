@@ -309,3 +309,37 @@ func TestRunCommitOrder(t *testing.T) {
 		t.Fatalf("committed %d records, want only batch 0 (batch 1's commit failed)", len(src.committed))
 	}
 }
+
+// failingSource hands out its batches, then fails.
+type failingSource struct{ fakeSource }
+
+func (s *failingSource) Fetch(ctx context.Context) ([]stream.Record, error) {
+	recs, err := s.fakeSource.Fetch(ctx)
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("broker gone")
+	}
+	return recs, err
+}
+
+// TestRunFetchFails: when fetching fails, the batches fetched before are
+// still indexed and committed, and Run returns the error.
+func TestRunFetchFails(t *testing.T) {
+	var batches [][]stream.Record
+	for b := range 3 {
+		r := result(resp(200, "a"), outcome("c", resp(200, "a"), ""))
+		r.Exchange.Id = fmt.Sprintf("b%d", b)
+		batches = append(batches, []stream.Record{encoded(t, r)})
+	}
+	src := &failingSource{fakeSource{batches: batches}}
+	idx := &fakeIndexer{answers: map[string]ItemOutcome{"b0:c": {Created: true}, "b1:c": {Created: true}, "b2:c": {Created: true}}}
+	a, err := New(Config{Source: src, Indexer: idx, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "broker gone") {
+		t.Fatalf("Run returned %v, want the fetch error", err)
+	}
+	if got := a.Stats(); len(src.committed) != 3 || got.Indexed != 3 {
+		t.Fatalf("committed %d records, stats %+v; want the 3 fetched before the failure indexed and committed", len(src.committed), got)
+	}
+}
