@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/tapline/tapline/schema"
 )
 
@@ -380,27 +382,9 @@ func parseStatus(code string) (int, bool) {
 
 func isHTTP1(proto string) bool { return proto == "HTTP/1.1" || proto == "HTTP/1.0" }
 
-// isToken reports whether s is an RFC 9110 token (a method, a header name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tokenChar[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// tokenChar says which bytes may appear in a token: visible ASCII except
-// the delimiters.
-var tokenChar = func() (t [256]bool) {
-	for c := '!'; c < 0x7f; c++ {
-		t[c] = !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c)
-	}
-	return t
-}()
+// isToken reports whether s is an RFC 9110 token (a method, a header
+// name): httpguts, as net/http checks them.
+func isToken(s string) bool { return httpguts.ValidHeaderFieldName(s) }
 
 // clip shortens s for an error message.
 func clip(s string, n int) string {
