@@ -3,6 +3,7 @@ package replayer
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapline/tapline/internal/hostspeed"
 	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/schema"
 )
@@ -126,19 +128,40 @@ func BenchmarkReplayRate(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// BenchmarkScheduleError replays 2 s of traffic recorded at 1k and 5k
-// requests/s (in batches of 100, like a window) at --speed 1 and reports
-// how late sends were against their due times (p50, p99), over all b.N
-// replays.
+// BenchmarkScheduleError replays 0.5 s of traffic recorded at 1k and 5k
+// requests/s (in batches of 100, like a window) at --speed 1, b.N times,
+// and reports how late sends were against their due times, measured when
+// a worker takes the exchange: p50 and p99 over all runs, and p99 over the
+// clean runs only.
+//
+// A run is clean when the host ran the machine's CPUs at half their full
+// speed or more, from 100 ms before the run to its end, with no slowdown
+// of 2 ms or longer below that: internal/hostspeed watches them from
+// another process during the benchmark (about 2 % of each CPU). On the
+// virtual machines tapline is developed on, the host slows both vCPUs to
+// under a tenth of their speed for 50–150 ms about every 1.5 s; a send due
+// then is late by about that much, whatever the replayer does, and one
+// such slowdown decides the p99 of the run it falls in. Both figures are
+// reported so that neither hides the other; runs and clean-runs say how
+// many runs each covers.
+//
+//	go test -run='^$' -bench=ScheduleError -benchtime=20x ./replayer
 func BenchmarkScheduleError(b *testing.B) {
 	for _, perSecond := range []int{1000, 5000} {
 		b.Run(fmt.Sprintf("%d_per_s", perSecond), func(b *testing.B) {
 			u, _ := url.Parse(stagingProcess(b))
-			var mu sync.Mutex
-			var late []time.Duration
-			recs := benchBatch(b, 2*perSecond, time.Second/time.Duration(perSecond))
+			host := hostProcess(b)
+			type run struct {
+				start, end time.Time
+				late       []time.Duration
+			}
+			var runs []run
+			recs := benchBatch(b, perSecond/2, time.Second/time.Duration(perSecond))
 			for b.Loop() {
-				// Each replay starts its own schedule.
+				var mu sync.Mutex
+				var late []time.Duration
+				// Each replay starts its own schedule, and its own
+				// connections to staging.
 				r, err := New(Config{Source: &batchSource{recs: recs, batchSize: 100, total: len(recs)}, Results: &fakeSink{},
 					Targets: []Target{{Name: "t", URL: u}}, Workers: 64, Speed: 1, Logger: quiet(), OnSchedule: func(d time.Duration) {
 						mu.Lock()
@@ -148,16 +171,120 @@ func BenchmarkScheduleError(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				start := time.Now()
 				if err := r.Run(context.Background()); err != nil {
 					b.Fatal(err)
 				}
+				runs = append(runs, run{start, time.Now(), late})
 			}
-			slices.Sort(late)
-			b.ReportMetric(float64(late[len(late)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(late[len(late)*99/100].Microseconds())/1000, "p99-ms")
+			// A slowdown is reported when it ends: give one in progress
+			// at the last run's end the time to.
+			time.Sleep(time.Second)
+			var all, clean []time.Duration
+			cleanRuns := 0
+			for _, r := range runs {
+				all = append(all, r.late...)
+				if len(host.Dips(r.start.Add(-100*time.Millisecond), r.end)) == 0 {
+					cleanRuns++
+					clean = append(clean, r.late...)
+				}
+			}
+			b.Logf("%d host slowdowns during %d runs (%d clean)", len(host.Dips(runs[0].start, time.Now())), len(runs), cleanRuns)
+			b.ReportMetric(quantileMS(all, 0.5), "p50-ms")
+			b.ReportMetric(quantileMS(all, 0.99), "p99-ms")
+			b.ReportMetric(float64(len(runs)), "runs")
+			b.ReportMetric(float64(cleanRuns), "clean-runs")
+			if cleanRuns > 0 {
+				b.ReportMetric(quantileMS(clean, 0.99), "clean-p99-ms")
+			}
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// dipLog holds the slowdowns that a host watcher process reported.
+type dipLog struct {
+	mu   sync.Mutex
+	dips []hostspeed.Dip
+}
+
+// Dips returns the slowdowns reported so far that overlap [from, to].
+func (l *dipLog) Dips(from, to time.Time) []hostspeed.Dip {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []hostspeed.Dip
+	for _, d := range l.dips {
+		if !d.End.Before(from) && !d.Start.After(to) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// hostProcess watches the machine's CPUs from a child process (this test
+// binary, re-executed), so that the probes' pinned threads do not take
+// turns on the replayer's own Go scheduler. It returns once the probes
+// know the CPUs' full speed.
+func hostProcess(b *testing.B) *dipLog {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHostSpeedChild$")
+	cmd.Env = append(os.Environ(), "TAPLINE_HOSTSPEED_CHILD=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	l := &dipLog{}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				close(ready)
+				continue
+			}
+			var d hostspeed.Dip
+			if json.Unmarshal(sc.Bytes(), &d) == nil && !d.Start.IsZero() {
+				l.mu.Lock()
+				l.dips = append(l.dips, d)
+				l.mu.Unlock()
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		b.Fatal("the host watcher process did not start")
+	}
+	return l
+}
+
+// TestHostSpeedChild is the host watcher of hostProcess; it does nothing
+// in a normal test run. It writes each slowdown as a JSON line.
+func TestHostSpeedChild(t *testing.T) {
+	if os.Getenv("TAPLINE_HOSTSPEED_CHILD") == "" {
+		return
+	}
+	var mu sync.Mutex
+	enc := json.NewEncoder(os.Stdout)
+	if _, err := hostspeed.Start(hostspeed.Config{OnDip: func(d hostspeed.Dip) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(d)
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the probes' warm-up
+	fmt.Println("ready")
+	select {} // until the benchmark kills it
+}
+
+// quantileMS is the q-quantile of ds in milliseconds; it sorts ds.
+func quantileMS(ds []time.Duration, q float64) float64 {
+	slices.Sort(ds)
+	return float64(ds[int(float64(len(ds)-1)*q)].Microseconds()) / 1000
 }
 
 // BenchmarkStagingOutage measures the replayer's memory while its only
