@@ -114,6 +114,13 @@ func TestCompare(t *testing.T) {
 		t.Errorf("production fields: latency %v delta %v status %v time %v body %q", *d.LatencyMs.Production, *d.LatencyMs.Delta,
 			*d.Status.Production, d.Timestamp, d.Body.Production)
 	}
+	// A target error keeps its text and its kind (schema 1.1; empty from 1.0).
+	o := outcome("c", nil, "dial tcp: connection refused")
+	o.ErrorKind = "connection_refused"
+	d = c.Compare(result(resp(200, "a"), o))[0]
+	if d.Verdict != VerdictTargetError || d.Error != "dial tcp: connection refused" || d.ErrorKind != "connection_refused" {
+		t.Errorf("target error doc: verdict %s error %q kind %q", d.Verdict, d.Error, d.ErrorKind)
+	}
 }
 
 // TestLearnedNoise: a key the baseline shows on more than the configured

@@ -59,9 +59,12 @@ type Doc struct {
 	LearnedNoise []string     `json:"learned_noise,omitempty"`
 	Detail       *diff.Result `json:"detail,omitempty"` // the full comparison (stored, not indexed)
 	Error        string       `json:"error,omitempty"`  // the target's error
-	Recorder     string       `json:"recorder,omitempty"`
-	Replayer     string       `json:"replayer,omitempty"`
-	ReplayedAt   time.Time    `json:"replayed_at"`
+	// ErrorKind classifies Error: "timeout", "connection_refused", ...,
+	// "paused" (see TargetOutcome.error_kind); empty from 1.0 replayers.
+	ErrorKind  string    `json:"error_kind,omitempty"`
+	Recorder   string    `json:"recorder,omitempty"`
+	Replayer   string    `json:"replayer,omitempty"`
+	ReplayedAt time.Time `json:"replayed_at"`
 }
 
 // ID is the document id: one document per exchange and target.
@@ -178,7 +181,7 @@ func (c *Comparer) Compare(res *schema.ReplayResult) []Doc {
 		}
 		switch {
 		case tr == nil:
-			d.Verdict, d.Error = VerdictTargetError, o.GetError()
+			d.Verdict, d.Error, d.ErrorKind = VerdictTargetError, o.GetError(), o.GetErrorKind()
 		case prod == nil:
 			d.Verdict = VerdictNoProduction
 		default:

@@ -10,9 +10,9 @@ import (
 	"syscall"
 )
 
-// Kinds of target errors (Config.OnOutcome, and the kind label of
-// tapline_replay_outcomes_total): what an operator does about a failing
-// staging differs by kind.
+// Kinds of target errors (TargetOutcome.error_kind in the results,
+// Config.OnOutcome, and the kind label of tapline_replay_outcomes_total):
+// what an operator does about a failing staging differs by kind.
 const (
 	ErrTimeout = "timeout"            // connect or total timeout (--connect-timeout, --timeout)
 	ErrRefused = "connection_refused" // nothing listens: staging down
@@ -21,6 +21,11 @@ const (
 	ErrDNS     = "dns"                // the target's host does not resolve
 	ErrRequest = "request"            // not sent: the recorded request cannot be rebuilt
 	ErrOther   = "other"
+
+	// Not sent at all; only in results (the metrics count these apart).
+	ErrPaused     = "paused"     // the target's circuit breaker is open
+	ErrProduction = "production" // the production guard refused the target
+	ErrMiddleware = "middleware" // the middleware failed on the exchange
 )
 
 // errorKind classifies an error of sending a request or reading its

@@ -90,7 +90,7 @@ func TestProductionTargetRefused(t *testing.T) {
 		}
 		staging.Close()
 		res, _ := schema.DecodeReplayResult(results.recs[0].Value, results.recs[0].Headers)
-		refused := strings.Contains(res.Outcomes[0].GetError(), "production")
+		refused := strings.Contains(res.Outcomes[0].GetError(), "production") && res.Outcomes[0].GetErrorKind() == ErrProduction
 		if refused == allow || (hits.Load() == 1) != allow || (r.Stats().ProductionRefused == 1) == allow {
 			t.Errorf("allow %v: outcome %v, staging hits %d, stats %+v", allow, res.Outcomes[0], hits.Load(), r.Stats())
 		}

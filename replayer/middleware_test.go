@@ -73,7 +73,7 @@ func TestMiddlewareFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ := schema.DecodeReplayResult(results.recs[0].Value, results.recs[0].Headers)
-	if !strings.Contains(res.Outcomes[0].GetError(), "did not answer") {
+	if !strings.Contains(res.Outcomes[0].GetError(), "did not answer") || res.Outcomes[0].GetErrorKind() != ErrMiddleware {
 		t.Fatalf("outcome %v", res.Outcomes[0])
 	}
 

@@ -286,7 +286,7 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 		if mwErr != nil {
 			r.targetErrors.Add(1)
 			res.Outcomes = append(res.Outcomes, &schema.TargetOutcome{Target: t.Name, SentUnixNano: time.Now().UnixNano(),
-				Result: &schema.TargetOutcome_Error{Error: "not sent: " + mwErr.Error()}})
+				Result: &schema.TargetOutcome_Error{Error: "not sent: " + mwErr.Error()}, ErrorKind: ErrMiddleware})
 			continue
 		}
 		if why := r.guard.production(t, ex); why != "" {
@@ -296,14 +296,14 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 					"next", "point --target at staging, or pass --allow-production-target if this is intended")
 			})
 			res.Outcomes = append(res.Outcomes, &schema.TargetOutcome{Target: t.Name, SentUnixNano: time.Now().UnixNano(),
-				Result: &schema.TargetOutcome_Error{Error: "not sent: " + why + " (production); --allow-production-target sends anyway"}})
+				Result: &schema.TargetOutcome_Error{Error: "not sent: " + why + " (production); --allow-production-target sends anyway"}, ErrorKind: ErrProduction})
 			continue
 		}
 		b := r.breakers[t.Name]
 		if !b.allow() {
 			r.paused.Add(1)
 			res.Outcomes = append(res.Outcomes, &schema.TargetOutcome{Target: t.Name, SentUnixNano: time.Now().UnixNano(),
-				Result: &schema.TargetOutcome_Error{Error: "not sent: target paused by the circuit breaker after repeated failures"}})
+				Result: &schema.TargetOutcome_Error{Error: "not sent: target paused by the circuit breaker after repeated failures"}, ErrorKind: ErrPaused})
 			continue
 		}
 		out, errKind := r.sender.send(ctx, t, send)

@@ -380,7 +380,7 @@ func TestBreakerPausesFailingTarget(t *testing.T) {
 		t.Fatalf("hits %d, stats %+v", hits.Load(), st)
 	}
 	last, _ := schema.DecodeReplayResult(results.recs[4].Value, results.recs[4].Headers)
-	if !strings.Contains(last.Outcomes[0].GetError(), "circuit breaker") {
+	if !strings.Contains(last.Outcomes[0].GetError(), "circuit breaker") || last.Outcomes[0].GetErrorKind() != ErrPaused {
 		t.Fatalf("paused outcome: %v", last.Outcomes[0])
 	}
 }
@@ -448,7 +448,7 @@ func TestTargetErrorKinds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			u, _ := url.Parse(tc.url)
 			o, kind := newSender(1, time.Second, 200*time.Millisecond, nil, 10).send(context.Background(), Target{Name: "t", URL: u}, tc.ex)
-			if o.GetError() == "" || o.GetResponse() != nil || kind != tc.want {
+			if o.GetError() == "" || o.GetResponse() != nil || kind != tc.want || o.GetErrorKind() != tc.want {
 				t.Fatalf("outcome %v, kind %q; want an error of kind %q", o, kind, tc.want)
 			}
 		})

@@ -114,16 +114,16 @@ func buildRequest(ctx context.Context, t Target, ex *schema.Exchange, rw *Rewrit
 	return out, nil
 }
 
-// send replays ex to t and returns the outcome; errors are recorded in
-// the outcome, never returned.
 // send sends ex to t and returns the outcome and, when it is an error,
-// its kind (errorKind; "" for a response).
+// its kind (also in the outcome; "" for a response). Errors are recorded
+// in the outcome, never returned.
 func (s *sender) send(ctx context.Context, t Target, ex *schema.Exchange) (*schema.TargetOutcome, string) {
 	out := &schema.TargetOutcome{Target: t.Name}
 	req, err := buildRequest(ctx, t, ex, s.rewrite)
 	if err != nil {
 		out.Result = &schema.TargetOutcome_Error{Error: err.Error()}
-		return out, ErrRequest
+		out.ErrorKind = ErrRequest
+		return out, out.ErrorKind
 	}
 	out.Url = req.URL.String()
 	start := time.Now()
@@ -132,14 +132,16 @@ func (s *sender) send(ctx context.Context, t Target, ex *schema.Exchange) (*sche
 	if err != nil {
 		out.LatencyNanos = int64(time.Since(start))
 		out.Result = &schema.TargetOutcome_Error{Error: err.Error()}
-		return out, errorKind(err)
+		out.ErrorKind = errorKind(err)
+		return out, out.ErrorKind
 	}
 	defer resp.Body.Close()
 	body, size, err := readCapped(resp.Body, s.bodyCap)
 	out.LatencyNanos = int64(time.Since(start))
 	if err != nil {
 		out.Result = &schema.TargetOutcome_Error{Error: fmt.Sprintf("reading response body after %d bytes: %v", size, err)}
-		return out, errorKind(err)
+		out.ErrorKind = errorKind(err)
+		return out, out.ErrorKind
 	}
 	out.Result = &schema.TargetOutcome_Response{Response: &schema.Response{
 		Status:        int32(resp.StatusCode),

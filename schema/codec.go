@@ -41,7 +41,7 @@ const (
 // skipped by protobuf.
 const (
 	VersionMajor = 1
-	VersionMinor = 0
+	VersionMinor = 1
 )
 
 // Version is VersionMajor.VersionMinor as written in HeaderVersion.

@@ -74,6 +74,14 @@ func sampleResult() *ReplayResult {
 	}
 }
 
+// sampleResultV1_1 is sampleResult as a 1.1 replayer writes it: the error
+// has a kind.
+func sampleResultV1_1() *ReplayResult {
+	r := sampleResult()
+	r.Outcomes[1].ErrorKind = "connection_refused"
+	return r
+}
+
 // TestGolden pins the wire format: today's encoder must write exactly the
 // committed bytes, and the committed bytes must decode to the same message.
 // Run `go test ./schema -update` only for a deliberate, compatible change.
@@ -94,6 +102,14 @@ func TestGolden(t *testing.T) {
 			file:   "replay_result_v1.golden",
 			msg:    sampleResult(),
 			encode: func() ([]byte, []RecordHeader, error) { return EncodeReplayResult(sampleResult()) },
+			decode: func(b []byte, h []RecordHeader) (proto.Message, error) { return DecodeReplayResult(b, h) },
+		},
+		{
+			// 1.1 added TargetOutcome.error_kind; the 1.0 file above still
+			// decodes, with the kind empty.
+			file:   "replay_result_v1_1.golden",
+			msg:    sampleResultV1_1(),
+			encode: func() ([]byte, []RecordHeader, error) { return EncodeReplayResult(sampleResultV1_1()) },
 			decode: func(b []byte, h []RecordHeader) (proto.Message, error) { return DecodeReplayResult(b, h) },
 		},
 	}
@@ -141,7 +157,8 @@ func TestDecodeHeaders(t *testing.T) {
 		wantErr     error // errors.Is target; nil means success
 		wantVersion bool  // want *UnsupportedVersionError
 	}{
-		{name: "current", headers: hdr(SchemaExchange, "1.0")},
+		{name: "current", headers: hdr(SchemaExchange, Version)},
+		{name: "older minor", headers: hdr(SchemaExchange, "1.0")},
 		{name: "newer minor", headers: hdr(SchemaExchange, "1.7")},
 		{name: "no headers", headers: nil, wantErr: ErrNotTapline},
 		{name: "version missing", headers: hdr(SchemaExchange, "1.0")[:1], wantErr: ErrNotTapline},

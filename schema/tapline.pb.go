@@ -675,7 +675,14 @@ type TargetOutcome struct {
 	//
 	//	*TargetOutcome_Response
 	//	*TargetOutcome_Error
-	Result        isTargetOutcome_Result `protobuf_oneof:"result"`
+	Result isTargetOutcome_Result `protobuf_oneof:"result"`
+	// error_kind classifies error (since 1.1): "timeout", "connection_refused",
+	// "connection_reset", "tls", "dns", "request" (the recorded request could
+	// not be rebuilt) or "other" for a request that was sent or tried; and
+	// "paused" (circuit breaker), "production" (the production guard) or
+	// "middleware" for one that was not sent. Empty with a response, and in
+	// results written by 1.0 replayers.
+	ErrorKind     string `protobuf:"bytes,7,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -759,6 +766,13 @@ func (x *TargetOutcome) GetError() string {
 		if x, ok := x.Result.(*TargetOutcome_Error); ok {
 			return x.Error
 		}
+	}
+	return ""
+}
+
+func (x *TargetOutcome) GetErrorKind() string {
+	if x != nil {
+		return x.ErrorKind
 	}
 	return ""
 }
@@ -888,14 +902,16 @@ const file_tapline_proto_rawDesc = "" +
 	"\x10response_missing\x18\b \x01(\v2\".tapline.schema.v1.ResponseMissingH\x00R\x0fresponseMissing\x12\x1a\n" +
 	"\brecorder\x18\t \x01(\tR\brecorderB\n" +
 	"\n" +
-	"\boriginal\"\xe1\x01\n" +
+	"\boriginal\"\x80\x02\n" +
 	"\rTargetOutcome\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12$\n" +
 	"\x0esent_unix_nano\x18\x03 \x01(\x03R\fsentUnixNano\x12#\n" +
 	"\rlatency_nanos\x18\x04 \x01(\x03R\flatencyNanos\x129\n" +
 	"\bresponse\x18\x05 \x01(\v2\x1b.tapline.schema.v1.ResponseH\x00R\bresponse\x12\x16\n" +
-	"\x05error\x18\x06 \x01(\tH\x00R\x05errorB\b\n" +
+	"\x05error\x18\x06 \x01(\tH\x00R\x05error\x12\x1d\n" +
+	"\n" +
+	"error_kind\x18\a \x01(\tR\terrorKindB\b\n" +
 	"\x06result\"\xa1\x01\n" +
 	"\fReplayResult\x127\n" +
 	"\bexchange\x18\x01 \x01(\v2\x1b.tapline.schema.v1.ExchangeR\bexchange\x12<\n" +

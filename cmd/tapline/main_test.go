@@ -64,7 +64,7 @@ func TestKibanaImport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kibana import: %v\n%s", err, stderr)
 	}
-	if !bytes.Equal(got, kibanaobjects.NDJSON) || !strings.Contains(out, "imported 8 saved objects") {
+	if !bytes.Equal(got, kibanaobjects.NDJSON) || !strings.Contains(out, "imported 9 saved objects") {
 		t.Fatalf("sent %d bytes (want the %d of the export); said %q", len(got), len(kibanaobjects.NDJSON), out)
 	}
 	if _, err := runTapline(context.Background(), "kibana", "import"); err == nil || !strings.Contains(err.Error(), "--url is required") {

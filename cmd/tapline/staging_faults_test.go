@@ -23,6 +23,7 @@ import (
 	"github.com/tapline/tapline/internal/kafkaio"
 	"github.com/tapline/tapline/internal/stacktest"
 	"github.com/tapline/tapline/internal/stream"
+	"github.com/tapline/tapline/replayer"
 	"github.com/tapline/tapline/schema"
 )
 
@@ -481,20 +482,27 @@ func (f *faultRun) wantSummary(p *process, want map[string]int64) {
 }
 
 // outcomeKind names what became of a request: the status of an answer,
-// "paused", "reset", "timeout", or the error text.
+// "paused", "reset", "timeout", or the error text. The first three are
+// read from the error text and must agree with the outcome's error_kind.
 func outcomeKind(o *schema.TargetOutcome) string {
 	e := o.GetError()
+	var kind, wantErrorKind string
 	switch {
 	case o.GetResponse() != nil:
 		return strconv.Itoa(int(o.GetResponse().GetStatus()))
 	case strings.HasPrefix(e, "not sent: target paused by the circuit breaker"):
-		return "paused"
+		kind, wantErrorKind = "paused", replayer.ErrPaused
 	case strings.HasSuffix(e, "connection reset by peer"):
-		return "reset"
+		kind, wantErrorKind = "reset", replayer.ErrReset
 	case strings.Contains(e, "Client.Timeout exceeded"):
-		return "timeout"
+		kind, wantErrorKind = "timeout", replayer.ErrTimeout
+	default:
+		return e
 	}
-	return e
+	if o.GetErrorKind() != wantErrorKind {
+		return fmt.Sprintf("%s with error_kind %q", kind, o.GetErrorKind())
+	}
+	return kind
 }
 
 func outcomeKinds(results []*schema.ReplayResult) []string {

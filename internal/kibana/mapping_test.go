@@ -61,7 +61,7 @@ func TestSavedObjectsMatchMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for field, typ := range map[string]string{"@timestamp": "date", "route": "keyword", "latency_ms.target": "float", "status.target": "short"} {
+	for field, typ := range map[string]string{"@timestamp": "date", "route": "keyword", "latency_ms.target": "float", "status.target": "short", "error_kind": "keyword"} {
 		if caps[field].Type != typ {
 			t.Fatalf("field caps of %s: %+v, want type %s (the template did not apply?)", field, caps[field], typ)
 		}
@@ -134,6 +134,7 @@ func pairDocs(t *testing.T) []analyzer.Doc {
 		}
 		return o
 	}
+	refused := func(o *schema.TargetOutcome) *schema.TargetOutcome { o.ErrorKind = "connection_refused"; return o }
 	results := []*schema.ReplayResult{
 		// A regression: the candidate fails where production and the baseline answer.
 		replay(1, "GET", "/users/7?expand=1", jsonResp(200, `{"id":7,"name":"a","at":"1"}`),
@@ -149,7 +150,7 @@ func pairDocs(t *testing.T) []analyzer.Doc {
 			outcome("baseline", jsonResp(201, `{"ok":true}`), "")),
 		// No answer from the candidate.
 		replay(4, "GET", "/health", jsonResp(200, `{"up":true}`),
-			outcome("staging", nil, "dial tcp 10.0.0.9:80: connection refused"),
+			refused(outcome("staging", nil, "dial tcp 10.0.0.9:80: connection refused")),
 			outcome("baseline", jsonResp(200, `{"up":true}`), "")),
 	}
 	var docs []analyzer.Doc

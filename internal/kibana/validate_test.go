@@ -116,7 +116,7 @@ func TestValidateFindsDefects(t *testing.T) {
 			// the dashboard's reference to it then dangles too
 			want: []string{"id and type are required"}, errors: 2},
 		{name: "duplicate object", raw: append(append([]byte{}, kibanaobjects.NDJSON...), firstLine...),
-			want: []string{"line 9 (index-pattern tapline-data-view): same type and id as line 1"}},
+			want: []string{"line 10 (index-pattern tapline-data-view): same type and id as line 1"}},
 		{name: "broken reference", edit: func(t *testing.T, e export) {
 			refs(e.obj(t, "dashboard", "tapline-overview"))[2].(map[string]any)["id"] = "tapline-top-routes"
 		}, want: []string{`reference "3:panel_3" points to lens tapline-top-routes, which is not in the file`}},
@@ -142,14 +142,14 @@ func TestValidateFindsDefects(t *testing.T) {
 		}, want: []string{`panelRefName "panel_9" has no reference "1:panel_9"`}, errors: 2},
 		{name: "panel type differs from its reference", edit: func(t *testing.T, e export) {
 			editNested(t, attrs(e.obj(t, "dashboard", "tapline-overview")), "panelsJSON", func(v any) any {
-				v.([]any)[5].(map[string]any)["type"] = "lens"
+				v.([]any)[6].(map[string]any)["type"] = "lens"
 				return v
 			})
-		}, want: []string{`is a lens panel but its reference "6:panel_6" is a search`}},
+		}, want: []string{`is a lens panel but its reference "7:panel_7" is a search`}},
 		{name: "dashboard reference no panel uses", edit: func(t *testing.T, e export) {
 			d := e.obj(t, "dashboard", "tapline-overview")
-			d["references"] = append(refs(d), map[string]any{"id": "tapline-latency", "name": "7:panel_7", "type": "lens"})
-		}, want: []string{`reference "7:panel_7" (lens tapline-latency) is used by no panel`}},
+			d["references"] = append(refs(d), map[string]any{"id": "tapline-latency", "name": "8:panel_8", "type": "lens"})
+		}, want: []string{`reference "8:panel_8" (lens tapline-latency) is used by no panel`}},
 		{name: "lens layer without its data view reference", edit: func(t *testing.T, e export) {
 			refs(e.obj(t, "lens", "tapline-verdicts"))[0].(map[string]any)["name"] = "indexpattern-datasource-layer-other"
 			// and the renamed reference is used by nothing

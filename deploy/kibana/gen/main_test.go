@@ -62,7 +62,7 @@ func TestGeneratedObjectsAreConsistent(t *testing.T) {
 	for _, err := range kibana.Validate(b, nil) {
 		t.Error(err)
 	}
-	want := map[string]int{"index-pattern": 1, "search": 1, "lens": 5, "dashboard": 1}
+	want := map[string]int{"index-pattern": 1, "search": 1, "lens": 6, "dashboard": 1}
 	got := map[string]int{}
 	for _, o := range objects() {
 		got[o.Type]++

@@ -13,6 +13,7 @@ const (
 	statusMatrixID   = "tapline-status-matrix"
 	latencyID        = "tapline-latency"
 	mismatchSearchID = "tapline-mismatches"
+	errorKindsID     = "tapline-target-errors"
 	dashboardID      = "tapline-overview"
 )
 
@@ -29,6 +30,7 @@ func objects() []savedObject {
 		topRoutes(),
 		statusMatrix(),
 		latency(),
+		errorKinds(),
 		dashboard(),
 	}
 }
@@ -144,6 +146,20 @@ func latency() savedObject {
 		}, "latency (ms)"))
 }
 
+// errorKinds: the requests a target did not answer, by kind of error
+// (timeout, connection_refused, paused by the circuit breaker, ...), over
+// time. Results of 1.0 replayers have no kind and are left out.
+func errorKinds() savedObject {
+	var l layer
+	k := l.add("kind", terms("error_kind", "string", 10, termsOrder{byColumn: "count"}, "error kind"))
+	t := l.add("time", dateHistogram())
+	n := l.add("count", count("target errors"))
+	return lensObject(errorKindsID, "[Tapline] Target errors by kind",
+		"Candidate requests without a response (verdict:target_error), by error_kind: timeout, connection_refused, connection_reset, tls, dns, request, other; not sent: paused, production, middleware.",
+		"lnsXY", "pairs", l, candidates+" and verdict:target_error",
+		xyState(xyLayer{id: "pairs", seriesType: "bar_stacked", x: t, split: k, y: []string{n}}, "target errors"))
+}
+
 // mismatchSearch: the comparisons with a regression, newest first, for
 // reading one by one in Discover.
 func mismatchSearch() savedObject {
@@ -179,7 +195,8 @@ func dashboard() savedObject {
 		{verdicts(), 24, 0, 24, 12},
 		{topRoutes(), 0, 12, 24, 15},
 		{statusMatrix(), 24, 12, 24, 15},
-		{latency(), 0, 27, 48, 13},
+		{latency(), 0, 27, 24, 13},
+		{errorKinds(), 24, 27, 24, 13},
 		{mismatchSearch(), 0, 40, 48, 16},
 	}
 	type gridData struct {
