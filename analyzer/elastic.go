@@ -102,6 +102,43 @@ func (e *Elastic) EnsureTemplate(ctx context.Context) error {
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
 		return fmt.Errorf("installing index template %s: %s: %s", e.cfg.DataStream, res.Status(), msg)
 	}
+	return e.updateMapping(ctx)
+}
+
+// updateMapping puts the template's mapping on the data stream's backing
+// indices, if the data stream exists. A template only shapes indices
+// created after it, and the mapping is not dynamic: without this, a field
+// that a newer analyzer adds (error_kind, schema 1.1) would stay
+// unsearchable in the current backing index until the next rollover.
+// Adding fields is always allowed; changing the type of an existing one
+// is not, and is reported. A user without the privilege to change
+// mappings (the index privilege manage) gets a warning, not an error: the
+// new fields are still stored, and searchable after the next rollover.
+func (e *Elastic) updateMapping(ctx context.Context) error {
+	mappings := indexTemplate(e.cfg.DataStream)["template"].(map[string]any)["mappings"]
+	body, err := json.Marshal(mappings)
+	if err != nil {
+		return err
+	}
+	res, err := e.es.Indices.PutMapping([]string{e.cfg.DataStream}, bytes.NewReader(body), e.es.Indices.PutMapping.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("updating the mapping of data stream %s at %s: %w", e.cfg.DataStream, e.cfg.URL, err)
+	}
+	defer res.Body.Close()
+	switch res.StatusCode {
+	case http.StatusNotFound:
+		return nil // no data stream yet: the first write creates it from the template
+	case http.StatusUnauthorized, http.StatusForbidden:
+		e.cfg.Logger.Warn("not allowed to add this analyzer's fields to the existing data stream; they are stored, and searchable after its next rollover",
+			"data_stream", e.cfg.DataStream, "status", res.StatusCode,
+			"next", "grant the index privilege manage on it, or roll it over: POST /"+e.cfg.DataStream+"/_rollover")
+		return nil
+	}
+	if res.IsError() {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+		return fmt.Errorf("updating the mapping of data stream %s: %s: %s; a field changed type: roll the data stream over (POST /%s/_rollover) and restart, or write to a new one (--data-stream)",
+			e.cfg.DataStream, res.Status(), msg, e.cfg.DataStream)
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -127,6 +128,53 @@ func TestElasticMapping(t *testing.T) {
 	}
 }
 
+// TestElasticUpgradesMapping: a data stream created by an older analyzer
+// (its template lacks error_kind) gets the new field in its current
+// backing index when a newer analyzer starts, without a rollover.
+func TestElasticUpgradesMapping(t *testing.T) {
+	e, esURL, name := newTestElastic(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The 1.0 analyzer's template: today's, without error_kind.
+	old := indexTemplate(name)
+	delete(old["template"].(map[string]any)["mappings"].(map[string]any)["properties"].(map[string]any), "error_kind")
+	b, _ := json.Marshal(old)
+	req, _ := http.NewRequest(http.MethodPut, esURL+"/_index_template/"+name, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decodeES(t, resp, nil)
+	esPost(t, esURL+"/"+name+"/_doc?refresh=true", `{"@timestamp":"2026-11-28T12:00:00Z","exchange_id":"old","error_kind":"timeout"}`, nil)
+	caps := func() map[string]map[string]any {
+		var c struct{ Fields map[string]map[string]any }
+		esGet(t, esURL+"/"+name+"/_field_caps?fields=error_kind", &c)
+		return c.Fields
+	}
+	if f := caps(); len(f) != 0 {
+		t.Fatalf("error_kind is mapped before the upgrade: %v", f)
+	}
+
+	if err := e.EnsureTemplate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := caps()["error_kind"]["keyword"]; !ok {
+		t.Fatalf("error_kind after the upgrade: %v, want keyword", caps())
+	}
+	d := testDocs(1)[0]
+	d.Verdict, d.Error, d.ErrorKind = VerdictTargetError, "dial tcp: connection refused", "connection_refused"
+	if out, err := e.Index(ctx, []Doc{d}); err != nil || !out[0].Created {
+		t.Fatalf("indexing after the upgrade: %v %+v", err, out)
+	}
+	var count struct{ Count int }
+	esPost(t, esURL+"/"+name+"/_refresh", "", nil)
+	esPost(t, esURL+"/"+name+"/_count", `{"query":{"term":{"error_kind":"connection_refused"}}}`, &count)
+	if count.Count != 1 {
+		t.Fatalf("%d documents with error_kind connection_refused, want 1 (searchable in the old backing index)", count.Count)
+	}
+}
+
 // TestElasticUnreachable: with no Elasticsearch, Index keeps retrying and
 // gives up only when its context ends, reporting nothing as indexed.
 func TestElasticUnreachable(t *testing.T) {
@@ -217,6 +265,52 @@ func TestElasticRetriesRefusedCredentials(t *testing.T) {
 	}
 	if n := calls.Load(); n != 3 {
 		t.Errorf("%d bulk requests, want 3 (401, 403, then accepted)", n)
+	}
+}
+
+// TestElasticMappingUpdateAnswers: how EnsureTemplate takes each answer
+// to the data stream's mapping update (the template itself is accepted).
+func TestElasticMappingUpdateAnswers(t *testing.T) {
+	cases := []struct {
+		status   int
+		wantErr  string // "" for success
+		wantWarn bool
+	}{
+		{200, "", false},
+		{404, "", false}, // no data stream yet
+		{403, "", true},  // a user without the manage privilege
+		{401, "", true},
+		{400, "a field changed type: roll the data stream over (POST /tapline-pairs/_rollover)", false},
+	}
+	for _, tc := range cases {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			var mapped atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Elastic-Product", "Elasticsearch")
+				w.Header().Set("Content-Type", "application/json")
+				if r.Method == http.MethodPut && r.URL.Path == "/tapline-pairs/_mapping" {
+					mapped.Store(true)
+					w.WriteHeader(tc.status)
+				}
+				io.WriteString(w, `{"acknowledged":true}`)
+			}))
+			defer srv.Close()
+			var log strings.Builder
+			e, err := NewElastic(ElasticConfig{URL: srv.URL, DataStream: "tapline-pairs", Logger: slog.New(slog.NewTextHandler(&log, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = e.EnsureTemplate(context.Background())
+			if !mapped.Load() {
+				t.Fatal("no mapping update was sent")
+			}
+			if (err == nil) != (tc.wantErr == "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("err = %v, want %q", err, tc.wantErr)
+			}
+			if warned := strings.Contains(log.String(), "grant the index privilege manage"); warned != tc.wantWarn {
+				t.Errorf("warned %v, want %v; log: %s", warned, tc.wantWarn, log.String())
+			}
+		})
 	}
 }
 
