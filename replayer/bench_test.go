@@ -112,8 +112,12 @@ func (s *batchSource) Commit(context.Context, []stream.Record) error { return ni
 // with 64 requests in flight, unpaced, from a source of batches of 100
 // (b.N exchanges in all); the figure is requests/s. Client and server
 // share the machine's cores.
+//
+// host-slow-% is the share of the run's CPU time in which the host ran the
+// CPUs at under half speed (internal/hostspeed; see BenchmarkScheduleError).
 func BenchmarkReplayRate(b *testing.B) {
 	u, _ := url.Parse(stagingProcess(b))
+	host := hostProcess(b)
 	src := &batchSource{recs: benchBatch(b, 1000, 0), batchSize: 100, total: b.N}
 	r, err := New(Config{Source: src, Results: &fakeSink{}, Targets: []Target{{Name: "t", URL: u}}, Workers: 64, Logger: quiet()})
 	if err != nil {
@@ -121,10 +125,15 @@ func BenchmarkReplayRate(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	start := time.Now()
 	if err := r.Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+	end := time.Now()
+	b.StopTimer()
+	time.Sleep(200 * time.Millisecond) // a slowdown is reported when it ends
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
+	b.ReportMetric(100*host.slowShare(start, end), "host-slow-%")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -219,6 +228,23 @@ func (l *dipLog) Dips(from, to time.Time) []hostspeed.Dip {
 		}
 	}
 	return out
+}
+
+// slowShare is the share of [from, to] × the CPUs that had slowdowns
+// (the CPUs are those the watcher process found, here every one).
+func (l *dipLog) slowShare(from, to time.Time) float64 {
+	var slow time.Duration
+	for _, d := range l.Dips(from, to) {
+		start, end := d.Start, d.End
+		if start.Before(from) {
+			start = from
+		}
+		if end.After(to) {
+			end = to
+		}
+		slow += end.Sub(start)
+	}
+	return slow.Seconds() / to.Sub(from).Seconds() / float64(runtime.NumCPU())
 }
 
 // hostProcess watches the machine's CPUs from a child process (this test
