@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,6 +109,20 @@ func (s *batchSource) Fetch(ctx context.Context) ([]stream.Record, error) {
 
 func (s *batchSource) Commit(context.Context, []stream.Record) error { return nil }
 
+// asTheCommand gives the benchmark the garbage-collector settings that
+// `tapline replay` runs with (unless GOGC or GOMEMLIMIT is set), for its
+// duration.
+func asTheCommand(b *testing.B) {
+	if os.Getenv("GOGC") == "" {
+		old := debug.SetGCPercent(DefaultGCPercent)
+		b.Cleanup(func() { debug.SetGCPercent(old) })
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		old := debug.SetMemoryLimit(DefaultMemoryLimit)
+		b.Cleanup(func() { debug.SetMemoryLimit(old) })
+	}
+}
+
 // BenchmarkReplayRate replays to a fast local server (another process)
 // with 64 requests in flight, unpaced, from a source of batches of 100
 // (b.N exchanges in all); the figure is requests/s. Client and server
@@ -116,6 +131,7 @@ func (s *batchSource) Commit(context.Context, []stream.Record) error { return ni
 // host-slow-% is the share of the run's CPU time in which the host ran the
 // CPUs at under half speed (internal/hostspeed; see BenchmarkScheduleError).
 func BenchmarkReplayRate(b *testing.B) {
+	asTheCommand(b)
 	u, _ := url.Parse(stagingProcess(b))
 	host := hostProcess(b)
 	src := &batchSource{recs: benchBatch(b, 1000, 0), batchSize: 100, total: b.N}
@@ -156,6 +172,7 @@ func BenchmarkReplayRate(b *testing.B) {
 //
 //	go test -run='^$' -bench=ScheduleError -benchtime=20x ./replayer
 func BenchmarkScheduleError(b *testing.B) {
+	asTheCommand(b)
 	for _, perSecond := range []int{1000, 5000} {
 		b.Run(fmt.Sprintf("%d_per_s", perSecond), func(b *testing.B) {
 			u, _ := url.Parse(stagingProcess(b))
@@ -323,6 +340,7 @@ func quantileMS(ds []time.Duration, q float64) float64 {
 // the peak RSS, and the heap at the start and the end of the outage. Run
 // it with -benchtime=1x.
 func BenchmarkStagingOutage(b *testing.B) {
+	asTheCommand(b)
 	outage := 60 * time.Second
 	if v := os.Getenv("TAPLINE_BENCH_OUTAGE"); v != "" {
 		d, err := time.ParseDuration(v)

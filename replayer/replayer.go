@@ -54,6 +54,18 @@ type Target struct {
 // says otherwise: the ones that do not change state on the target.
 var DefaultAllowMethods = []string{"GET", "HEAD", "OPTIONS"}
 
+// The garbage-collector settings `tapline replay` runs with unless the
+// GOGC / GOMEMLIMIT environment variables say otherwise. Each replayed
+// request allocates about 9 KB of short-lived objects in net/http and
+// protobuf while the live heap stays near 10 MiB, so with Go's default
+// the collector runs dozens of times a second; at 400 the replay rate is
+// 4-30 % higher (BENCHMARKS.md). The soft limit keeps the heap well under
+// the 256 MiB the replayer is meant to stay in.
+const (
+	DefaultGCPercent   = 400
+	DefaultMemoryLimit = 192 << 20 // bytes
+)
+
 // Config configures a Replayer. Zero values are the documented defaults.
 type Config struct {
 	Source  Source // required

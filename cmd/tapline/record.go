@@ -46,7 +46,7 @@ func recordCommand() *cli.Command {
 			&cli.Int64Flag{Name: "queue-bytes", Value: 64 << 20, Usage: "kafka:// output: bytes held in that queue at most"},
 		}...)),
 		Action: func(c *cli.Context) error {
-			tuneGC()
+			tuneGC(recorder.DefaultGCPercent, recorder.DefaultMemoryLimit)
 			if (len(c.StringSlice("pcap")) == 0) == (c.String("iface") == "") {
 				return usageError("give either --iface (live capture) or --pcap FILE")
 			}
@@ -191,13 +191,13 @@ func redactorFrom(c *cli.Context) (*recorder.Redactor, error) {
 	return r, nil
 }
 
-// tuneGC applies the recorder's garbage-collector defaults where the
-// environment does not set GOGC or GOMEMLIMIT.
-func tuneGC() {
+// tuneGC applies a command's garbage-collector defaults (the recorder's,
+// the replayer's) where the environment does not set GOGC or GOMEMLIMIT.
+func tuneGC(percent int, memoryLimit int64) {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(recorder.DefaultGCPercent)
+		debug.SetGCPercent(percent)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(recorder.DefaultMemoryLimit)
+		debug.SetMemoryLimit(memoryLimit)
 	}
 }

@@ -21,7 +21,8 @@ func replayCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "replay",
 		Usage: "send recorded exchanges to staging targets and publish the results",
-		Description: "Continuous: consumes exchanges as a member of a consumer group (add instances to\n" +
+		Description: "Runs with GOGC=400 and GOMEMLIMIT=192MiB unless those variables are set.\n" +
+			"Continuous: consumes exchanges as a member of a consumer group (add instances to\n" +
 			"scale out); offsets are committed only after the results are stored; runs until interrupted.\n" +
 			"Time-shifted: with --since (and --until) replays the exchanges recorded in that window, in\n" +
 			"recorded order across partitions, once, then exits; no consumer group is used.\n" +
@@ -74,6 +75,7 @@ func replayCommand() *cli.Command {
 			&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "accept any certificate from https targets (self-signed staging only)"},
 		}...)),
 		Action: func(c *cli.Context) error {
+			tuneGC(replayer.DefaultGCPercent, replayer.DefaultMemoryLimit)
 			targets, err := parseTargets(c.StringSlice("target"))
 			if err != nil {
 				return err
