@@ -218,7 +218,7 @@ func (r *Recorder) logSummary(msg string) {
 	s := r.Stats()
 	r.log.Info(msg, "packets", s.Packets, "bytes", s.Bytes, "kernel_drops", s.KernelDrops, "connections", s.Connections,
 		"exchanges", s.Exchanges, "responses_missing", s.ResponsesMissing,
-		"filtered", s.Filtered, "sampled_out", s.SampledOut, "redacted_values", s.Redacted, "drops", s.Drops)
+		"filtered", s.Filtered, "sampled_out", s.SampledOut, "redacted_values", s.Redacted, "bodies_cut", s.BodiesCut, "drops", s.Drops)
 }
 
 // emit builds, encodes and hands one exchange to the sink. It takes req
@@ -292,12 +292,22 @@ func (r *Recorder) emit(c *conn, req, resp *message, missing schema.MissingReaso
 	// it got them, so that costs a slab or two of memory (see
 	// schema.ExchangeEncoder).
 	value, headers, err := r.encoder.Encode(ex)
+	key := c.recordKey(ex.SessionKey)
+	if limit := stream.ValueLimit(r.cfg.Sink, key, headers); err == nil && limit > 0 && len(value) > limit {
+		// Kafka refuses a record over its limit: cut the longest bodies
+		// (marked truncated, as the body cap does) rather than lose it.
+		size := len(value)
+		n := schema.FitExchange(ex, limit)
+		r.stats.bodiesCut.Add(uint64(n))
+		r.log.Debug("exchange cut to fit the output", "conn", c.sessionKey(), "bytes", size, "limit", limit, "bodies_cut", n)
+		value, headers, err = r.encoder.Encode(ex)
+	}
 	if err != nil {
 		r.drop(dropEncode)
 		r.log.Error("encoding exchange", "conn", c.sessionKey(), "err", err)
 		return
 	}
-	rec := stream.Record{Key: c.recordKey(ex.SessionKey), Value: value, Headers: headers, Time: req.first}
+	rec := stream.Record{Key: key, Value: value, Headers: headers, Time: req.first}
 	switch {
 	case r.cfg.Live != nil && !r.ending:
 		// Never stall a live capture: drop and count instead.
@@ -375,7 +385,7 @@ func (d dropReason) String() string { return dropNames[d] }
 
 type counters struct {
 	packets, bytes, kernelDrops, connections, exchanges, responsesMissing atomic.Uint64
-	filtered, sampledOut, redacted                                        atomic.Uint64
+	filtered, sampledOut, redacted, bodiesCut                             atomic.Uint64
 	fileRead, fileTotal                                                   atomic.Int64
 	drops                                                                 [numDropReasons]atomic.Uint64
 }
@@ -392,6 +402,10 @@ type Stats struct {
 	Filtered         uint64 // exchanges left out by the Filter (not a loss: asked for)
 	SampledOut       uint64 // exchanges left out by the Sampler (not a loss: asked for)
 	Redacted         uint64 // values replaced by pseudonyms
+	// BodiesCut counts bodies cut short (and marked truncated) so that an
+	// exchange fits the sink's record limit (stream.SizeLimited): with
+	// 1 MiB bodies, a request and its response can be over Kafka's 1 MiB.
+	BodiesCut uint64
 	// Drops counts, by reason, what did not become an exchange; see the
 	// dropReason constants for what each reason means. Upgrade counts
 	// connections, not exchanges: the upgrading exchange itself is emitted.
@@ -413,6 +427,7 @@ func (r *Recorder) Stats() Stats {
 		Filtered:         r.stats.filtered.Load(),
 		SampledOut:       r.stats.sampledOut.Load(),
 		Redacted:         r.stats.redacted.Load(),
+		BodiesCut:        r.stats.bodiesCut.Load(),
 		Drops:            make(map[string]uint64, numDropReasons),
 		FileBytesRead:    r.stats.fileRead.Load(),
 		FileBytesTotal:   r.stats.fileTotal.Load(),

@@ -529,3 +529,51 @@ func TestRecycledExchanges(t *testing.T) {
 		}
 	}
 }
+
+// limitedSink is a memSink that, like Kafka, takes records up to a size.
+type limitedSink struct {
+	memSink
+	limit int
+}
+
+func (s *limitedSink) MaxRecordBytes() int { return s.limit }
+
+// TestFitToTheSink: an exchange whose bodies together are over the sink's
+// record limit (1 MiB bodies each fit the body cap, but not both in one
+// Kafka record) is published with its response cut and marked truncated,
+// and counted; the request stays whole, so it can still be replayed, and a
+// small exchange on the same connection is not touched.
+func TestFitToTheSink(t *testing.T) {
+	big := strings.Repeat("q", 700<<10)
+	bigResp := strings.Repeat("r", 900<<10)
+	req := fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s", len(big), big)
+	resp := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(bigResp), bigResp)
+	script := join(handshake, split(true, 0, req+req2, 60000), split(false, 0, resp+resp2, 60000))
+	sink := &limitedSink{limit: 1 << 20}
+	r, err := New(Config{Live: build(t, script), Sink: sink, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.exchanges(t)
+	if len(got) != 2 || r.Stats().BodiesCut != 1 {
+		t.Fatalf("%d exchanges, stats %+v; want 2 and 1 body cut", len(got), r.Stats())
+	}
+	for _, rec := range sink.recs {
+		if size := len(rec.Key) + len(rec.Value); size > sink.limit {
+			t.Errorf("a record of %d bytes, over the sink's %d", size, sink.limit)
+		}
+	}
+	cut, small := got[0], got[1]
+	q, s := cut.Request, cut.GetResponse()
+	if string(q.Body) != big || q.BodyTruncated || len(s.Body) < 250<<10 || !s.BodyTruncated || s.BodySize != int64(len(bigResp)) ||
+		string(s.Body) != bigResp[:len(s.Body)] {
+		t.Errorf("cut exchange: request %d of %d bytes (truncated %v), response %d of %d (%v); want the request whole, the response cut to fit",
+			len(q.Body), q.BodySize, q.BodyTruncated, len(s.Body), s.BodySize, s.BodyTruncated)
+	}
+	if small.Request.Target != "/two" || small.Request.BodyTruncated || small.GetResponse().BodyTruncated {
+		t.Errorf("the small exchange after it: %v", small)
+	}
+}

@@ -104,7 +104,7 @@ func (r *Replayer) Run(ctx context.Context) error {
 		s := r.Stats()
 		r.log.Info("replayer summary", "fetched", s.Fetched, "replayed", s.Replayed, "filtered", s.Filtered,
 			"undecodable", s.Undecodable, "target_errors", s.TargetErrors, "paused", s.Paused,
-			"middleware_dropped", s.MiddlewareDropped, "production_refused", s.ProductionRefused, "redacted_values", s.Redacted)
+			"middleware_dropped", s.MiddlewareDropped, "production_refused", s.ProductionRefused, "redacted_values", s.Redacted, "bodies_cut", s.BodiesCut)
 	}()
 
 	runCtx, cancel := context.WithCancelCause(ctx)

@@ -20,10 +20,12 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tapline/tapline/internal/stream"
 	"github.com/tapline/tapline/schema"
@@ -185,7 +187,9 @@ type Replayer struct {
 
 	guard *productionGuard // nil: AllowProductionTarget
 
-	fetched, replayed, filtered, undecodable, targetErrors, paused, middlewareDropped, productionRefused, redacted atomic.Uint64
+	fetched, replayed, filtered, undecodable, targetErrors, paused, middlewareDropped, productionRefused, redacted, bodiesCut atomic.Uint64
+
+	fitWarn sync.Once // the first result cut to fit its output is logged as a warning
 }
 
 // New validates cfg and returns a Replayer.
@@ -340,7 +344,31 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 	if err != nil {
 		return stream.Record{}, false, fmt.Errorf("encoding result of exchange %s: %w", ex.Id, err)
 	}
-	return stream.Record{Key: []byte(ex.SessionKey), Value: value, Headers: headers, Time: time.Now()}, true, nil
+	key := []byte(ex.SessionKey)
+	if limit := stream.ValueLimit(r.cfg.Results, key, headers); limit > 0 && len(value) > limit {
+		value, headers, err = r.fit(res, limit)
+		if err != nil {
+			return stream.Record{}, false, fmt.Errorf("encoding result of exchange %s: %w", ex.Id, err)
+		}
+	}
+	return stream.Record{Key: key, Value: value, Headers: headers, Time: time.Now()}, true, nil
+}
+
+// fit encodes res with its longest bodies cut so that it is at most limit
+// bytes: the results' output refuses larger records (Kafka: 1 MiB), and a
+// result it refused would stop the replayer at the same batch after every
+// restart. The recorded exchange in res is not modified; a copy is cut.
+func (r *Replayer) fit(res *schema.ReplayResult, limit int) ([]byte, []schema.RecordHeader, error) {
+	size := proto.Size(res)
+	res = proto.Clone(res).(*schema.ReplayResult)
+	n := schema.FitReplayResult(res, limit)
+	r.bodiesCut.Add(uint64(n))
+	r.fitWarn.Do(func() {
+		r.log.Warn("a result is larger than its output takes; its longest bodies are cut to fit, marked truncated (counted as bodies_cut)",
+			"exchange", res.GetExchange().GetId(), "bytes", size, "limit", limit, "next", "lower --body-cap, or raise the topic's and tapline's record limit")
+	})
+	r.log.Debug("result cut to fit its output", "exchange", res.GetExchange().GetId(), "bytes", size, "limit", limit, "bodies_cut", n)
+	return schema.EncodeReplayResult(res)
 }
 
 // progress logs a line every StatsInterval until the returned func is
@@ -394,6 +422,9 @@ type Stats struct {
 	// Redacted counts values in targets' responses replaced by pseudonyms
 	// (Config.RedactResponse).
 	Redacted uint64
+	// BodiesCut counts bodies cut short (and marked truncated) so that a
+	// result fits its output's record limit (stream.SizeLimited).
+	BodiesCut uint64
 }
 
 // Stats returns a snapshot of the counters; safe to call during Run.
@@ -402,7 +433,7 @@ func (r *Replayer) Stats() Stats {
 		Fetched: r.fetched.Load(), Replayed: r.replayed.Load(), Filtered: r.filtered.Load(),
 		Undecodable: r.undecodable.Load(), TargetErrors: r.targetErrors.Load(), Paused: r.paused.Load(),
 		ProductionRefused: r.productionRefused.Load(),
-		MiddlewareDropped: r.middlewareDropped.Load(), Redacted: r.redacted.Load(),
+		MiddlewareDropped: r.middlewareDropped.Load(), Redacted: r.redacted.Load(), BodiesCut: r.bodiesCut.Load(),
 	}
 }
 

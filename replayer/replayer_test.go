@@ -1,6 +1,7 @@
 package replayer
 
 import (
+	"bytes"
 	"context"
 	"encoding/pem"
 	"errors"
@@ -646,5 +647,63 @@ func TestCancelMidBatch(t *testing.T) {
 	}
 	if !slices.Contains(ids, "1") || slices.Contains(ids, "2") {
 		t.Fatalf("published results of %v, want the one sent (1) and not 2", ids)
+	}
+}
+
+// limitedSink is a fakeSink that, like Kafka, takes records up to a size.
+type limitedSink struct {
+	fakeSink
+	limit int
+}
+
+func (s *limitedSink) MaxRecordBytes() int { return s.limit }
+
+// TestResultFitsTheOutput: a result over the output's record limit (the
+// recorded answer and staging's, 700 KiB each, against Kafka's 1 MiB) is
+// published with both answers cut to one length and marked truncated,
+// instead of failing the publish, which would stop the replayer at the
+// same batch after every restart.
+func TestResultFitsTheOutput(t *testing.T) {
+	answer := bytes.Repeat([]byte("s"), 700<<10)
+	staging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(answer) }))
+	defer staging.Close()
+	u, _ := url.Parse(staging.URL)
+	results := &limitedSink{limit: 1 << 20}
+	r, err := New(Config{Source: &fakeSource{}, Results: results, Targets: []Target{{Name: "t", URL: u}}, Workers: 1, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := bytes.Repeat([]byte("p"), 700<<10)
+	ex := &schema.Exchange{Id: "big", SessionKey: "s", Request: &schema.Request{Method: "GET", Target: "/report", Proto: "HTTP/1.1", Host: "prod.example"},
+		Original: &schema.Exchange_Response{Response: &schema.Response{Status: 200, Body: recorded, BodySize: int64(len(recorded))}}}
+	v, h, err := schema.EncodeExchange(ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := exchangeRecord(t, "small", "s2", "GET", "/small")
+	if err := runBatch(context.Background(), r, []stream.Record{{Key: []byte("s"), Value: v, Headers: h}, small}); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.Replayed != 2 || st.BodiesCut != 2 || len(results.recs) != 2 {
+		t.Fatalf("stats %+v, %d records; want 2 replayed, 2 bodies cut", st, len(results.recs))
+	}
+	for _, rec := range results.recs {
+		if size := len(rec.Key) + len(rec.Value); size > results.limit {
+			t.Errorf("a record of %d bytes, over the output's %d", size, results.limit)
+		}
+	}
+	res, err := schema.DecodeReplayResult(results.recs[0].Value, results.recs[0].Headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, got := res.Exchange.GetResponse(), res.Outcomes[0].GetResponse()
+	if len(prod.Body) != len(got.Body) || len(prod.Body) < 400<<10 || !prod.BodyTruncated || !got.BodyTruncated ||
+		prod.BodySize != int64(len(recorded)) || got.BodySize != int64(len(answer)) {
+		t.Errorf("production keeps %d of %d bytes (truncated %v), staging %d of %d (%v); want one length over 400 KiB, both flagged",
+			len(prod.Body), prod.BodySize, prod.BodyTruncated, len(got.Body), got.BodySize, got.BodyTruncated)
+	}
+	other, _ := schema.DecodeReplayResult(results.recs[1].Value, results.recs[1].Headers)
+	if other.Exchange.GetId() != "small" || other.Outcomes[0].GetResponse().GetBodyTruncated() {
+		t.Errorf("the small result: %v", other)
 	}
 }

@@ -62,10 +62,10 @@ func importCommand() *cli.Command {
 				cfg.Redact = rules.Redactor.Apply
 			}
 			r := gor.NewReader(gor.Join(files...), cfg)
-			n, filtered, readErr := importExchanges(c.Context, r, out, rules)
+			n, filtered, cut, readErr := importExchanges(c.Context, r, out, rules)
 			closeErr := out.Close(context.Background())
 			st := r.Stats()
-			slog.Info("import summary", "payloads", st.Payloads, "exchanges", st.Exchanges, "published", n, "filtered", filtered,
+			slog.Info("import summary", "payloads", st.Payloads, "exchanges", st.Exchanges, "published", n, "filtered", filtered, "bodies_cut", cut,
 				"responses_missing", st.ResponsesMissing, "orphan_responses", st.OrphanResponses, "replayed_skipped", st.ReplayedSkipped,
 				"malformed", st.Malformed, "to", c.String("to"))
 			switch {
@@ -86,8 +86,8 @@ func importCommand() *cli.Command {
 
 // importExchanges publishes what r reads that the filters keep and the
 // sampler samples, in batches, and returns how many were published and
-// filtered out.
-func importExchanges(ctx context.Context, r *gor.Reader, out output, rules recorder.Config) (published, filtered int, err error) {
+// filtered out, and how many bodies were cut to fit out's record limit.
+func importExchanges(ctx context.Context, r *gor.Reader, out output, rules recorder.Config) (published, filtered, cut int, err error) {
 	var batch []stream.Record
 	flush := func() error {
 		if len(batch) == 0 {
@@ -103,26 +103,33 @@ func importExchanges(ctx context.Context, r *gor.Reader, out output, rules recor
 	for {
 		ex, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			return published, filtered, flush()
+			return published, filtered, cut, flush()
 		}
 		if err != nil {
-			return published, filtered, errors.Join(err, flush())
+			return published, filtered, cut, errors.Join(err, flush())
 		}
 		if (rules.Filter != nil && !rules.Filter.Keep(ex.GetRequest())) || (rules.Sampler != nil && !rules.Sampler.Keep(ex.GetSessionKey())) {
 			filtered++
 			continue
 		}
+		key := []byte(ex.GetSessionKey())
 		value, headers, err := schema.EncodeExchange(ex)
+		if limit := stream.ValueLimit(out, key, headers); err == nil && limit > 0 && len(value) > limit {
+			// Kafka refuses a record over its limit: cut the longest
+			// bodies (marked truncated) rather than lose the exchange.
+			cut += schema.FitExchange(ex, limit)
+			value, headers, err = schema.EncodeExchange(ex)
+		}
 		if err != nil {
 			slog.Warn("exchange not importable", "id", ex.GetId(), "err", err)
 			filtered++
 			continue
 		}
-		batch = append(batch, stream.Record{Key: []byte(ex.GetSessionKey()), Value: value, Headers: headers,
+		batch = append(batch, stream.Record{Key: key, Value: value, Headers: headers,
 			Time: exchangeTime(ex)})
 		if len(batch) == 500 {
 			if err := flush(); err != nil {
-				return published, filtered, err
+				return published, filtered, cut, err
 			}
 		}
 	}

@@ -33,6 +33,7 @@ var (
 	descMissing     = prometheus.NewDesc("tapline_recorder_responses_missing_total", "Exchanges emitted without a response.", nil, nil)
 	descLeftOut     = prometheus.NewDesc("tapline_recorder_left_out_total", "Exchanges left out on purpose, by rule: filter or sample.", []string{"rule"}, nil)
 	descRedacted    = prometheus.NewDesc("tapline_recorder_redacted_values_total", "Values replaced by pseudonyms before leaving the host.", nil, nil)
+	descBodiesCut   = prometheus.NewDesc("tapline_recorder_bodies_cut_total", "Bodies cut short (marked truncated) so that an exchange fits the output's record limit.", nil, nil)
 	descDrops       = prometheus.NewDesc("tapline_recorder_drops_total", "What did not become an exchange, by reason (see the README).", []string{"reason"}, nil)
 	descPublished   = prometheus.NewDesc("tapline_publish_records_total", "Records given to the output (Kafka or JSON lines), by outcome.", []string{"outcome"}, nil)
 	descQueued      = prometheus.NewDesc("tapline_publish_queue_records", "Records waiting in the output queue.", nil, nil)
@@ -55,6 +56,7 @@ func (c recorderCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descLeftOut, s.Filtered, "filter")
 	counter(descLeftOut, s.SampledOut, "sample")
 	counter(descRedacted, s.Redacted)
+	counter(descBodiesCut, s.BodiesCut)
 	for reason, n := range s.Drops {
 		counter(descDrops, n, reason)
 	}
@@ -134,6 +136,7 @@ var (
 	descReplayPaused  = prometheus.NewDesc("tapline_replay_paused_total", "Target outcomes not sent because the target was paused (circuit breaker).", nil, nil)
 	descReplayProd    = prometheus.NewDesc("tapline_replay_production_refused_total", "Target outcomes not sent because the target is the host the exchange was recorded from.", nil, nil)
 	descReplayLag     = prometheus.NewDesc("tapline_replay_consumer_lag", "Records behind the end of the assigned partitions (consumer group mode).", nil, nil)
+	descReplayCut     = prometheus.NewDesc("tapline_replay_bodies_cut_total", "Bodies cut short (marked truncated) so that a result fits the output's record limit.", nil, nil)
 )
 
 func (m *replayMetrics) Describe(ch chan<- *prometheus.Desc) {
@@ -143,6 +146,7 @@ func (m *replayMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descReplayPaused
 	ch <- descReplayProd
 	ch <- descReplayLag
+	ch <- descReplayCut
 }
 
 func (m *replayMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -155,6 +159,7 @@ func (m *replayMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descReplayPaused, prometheus.CounterValue, float64(s.Paused))
 	ch <- prometheus.MustNewConstMetric(descReplayProd, prometheus.CounterValue, float64(s.ProductionRefused))
+	ch <- prometheus.MustNewConstMetric(descReplayCut, prometheus.CounterValue, float64(s.BodiesCut))
 	if m.lag != nil {
 		ch <- prometheus.MustNewConstMetric(descReplayLag, prometheus.GaugeValue, float64(m.lag()))
 	}

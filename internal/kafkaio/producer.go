@@ -430,6 +430,13 @@ func (p *Producer) Close(ctx context.Context) error {
 	return err
 }
 
+// MaxRecordBytes is the largest record the producer publishes (kafka-go's
+// BatchBytes; Kafka's own default limit is about the same); a larger one
+// fails. It makes the producer a stream.SizeLimited.
+func (p *Producer) MaxRecordBytes() int { return int(p.w.BatchBytes) }
+
+var _ stream.SizeLimited = (*Producer)(nil)
+
 // Stats returns a snapshot of the counters.
 func (p *Producer) Stats() ProducerStats {
 	return ProducerStats{

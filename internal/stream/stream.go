@@ -28,6 +28,31 @@ type Record struct {
 	Offset    int64
 }
 
+// SizeLimited is implemented by outputs that refuse a record over a size:
+// kafkaio.Producer (Kafka's limit, 1 MiB). The stages cut the bodies of a
+// record that would be over it (schema.FitExchange) instead of losing it.
+type SizeLimited interface {
+	// MaxRecordBytes is the largest record the output takes: key, value,
+	// headers and the transport's framing of them.
+	MaxRecordBytes() int
+}
+
+// ValueLimit is how many bytes of value a record with this key and these
+// headers may have to be taken by out, or 0 when out takes any size.
+func ValueLimit(out any, key []byte, headers []schema.RecordHeader) int {
+	l, ok := out.(SizeLimited)
+	if !ok {
+		return 0
+	}
+	// Room for framing: Kafka's counts about 30 bytes a record and a few
+	// per header.
+	n := l.MaxRecordBytes() - len(key) - 64
+	for _, h := range headers {
+		n -= len(h.Key) + len(h.Value) + 10
+	}
+	return max(n, 1)
+}
+
 // Scheme is the kind of endpoint.
 type Scheme string
 
