@@ -57,8 +57,20 @@ func fastHandler(w http.ResponseWriter, r *http.Request) {
 // garbage collector and scheduler are not the replayer's. It returns the
 // server's URL.
 func stagingProcess(b *testing.B) string {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStagingChild$")
-	cmd.Env = append(os.Environ(), "TAPLINE_STAGING_CHILD=1")
+	line, err := bufio.NewReader(childProcess(b, "TestStagingChild", "TAPLINE_STAGING_CHILD")).ReadString('\n')
+	if err != nil {
+		b.Fatalf("staging child: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// childProcess re-executes this test binary to run only the test named,
+// with env set to 1 (the child's test does its work only then), and
+// returns the child's standard output. The child is killed at the end of
+// the benchmark.
+func childProcess(b *testing.B, test, env string) io.Reader {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), env+"=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -67,11 +79,7 @@ func stagingProcess(b *testing.B) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		b.Fatalf("staging child: %v", err)
-	}
-	return strings.TrimSpace(line)
+	return out
 }
 
 // TestStagingChild is the staging server of stagingProcess; it does
@@ -269,16 +277,7 @@ func (l *dipLog) slowShare(from, to time.Time) float64 {
 // turns on the replayer's own Go scheduler. It returns once the probes
 // know the CPUs' full speed.
 func hostProcess(b *testing.B) *dipLog {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHostSpeedChild$")
-	cmd.Env = append(os.Environ(), "TAPLINE_HOSTSPEED_CHILD=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	out := childProcess(b, "TestHostSpeedChild", "TAPLINE_HOSTSPEED_CHILD")
 	l := &dipLog{}
 	ready := make(chan struct{})
 	go func() {
