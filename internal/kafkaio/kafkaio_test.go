@@ -2,6 +2,7 @@ package kafkaio
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"strconv"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tapline/tapline/internal/stacktest"
 	"github.com/tapline/tapline/internal/stream"
+	"github.com/tapline/tapline/schema"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -207,6 +209,50 @@ func TestEnqueueTooLarge(t *testing.T) {
 	c := newConsumer(t, ConsumerConfig{Brokers: brokers, Topic: topic, Group: topic + "-g"})
 	defer c.Close()
 	fetchN(t, ctx, c, 3)
+}
+
+// TestLargestRecordIsAccepted: the largest record the stages cut to
+// (stream.ValueLimit), made of random bytes that no codec shrinks, is
+// taken by the real broker with every codec; so are two half-size ones
+// that kafka-go packs into one batch. kafka-go's limit alone (1 MiB) let
+// such batches exceed the broker's message.max.bytes by the framing it
+// does not count.
+func TestLargestRecordIsAccepted(t *testing.T) {
+	ctx := testContext(t)
+	brokers := stacktest.Kafka(t)
+	key := []byte("10.0.0.1:40000->10.0.0.2:80")
+	headers := []schema.RecordHeader{{Key: schema.HeaderSchema, Value: []byte(schema.SchemaExchange)}, {Key: schema.HeaderVersion, Value: []byte(schema.Version)}}
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		rand.Read(b)
+		return b
+	}
+	for _, codec := range []string{"none", "lz4", "snappy", "gzip", "zstd"} {
+		t.Run(codec, func(t *testing.T) {
+			topic := stacktest.Topic(t, brokers, 1)
+			p, err := NewProducer(ProducerConfig{Brokers: brokers, Topic: topic, Compression: codec, Logger: discardLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close(ctx)
+			limit := stream.ValueLimit(p, key, headers)
+			if limit < 1_000_000 {
+				t.Fatalf("value limit %d: the room kept for framing is too large", limit)
+			}
+			if err := p.Publish(ctx, stream.Record{Key: key, Value: random(limit), Headers: headers}); err != nil {
+				t.Fatalf("a %d-byte value, at the limit: %v", limit, err)
+			}
+			half := stream.Record{Key: key, Value: random(limit / 2), Headers: headers}
+			other := half
+			other.Value = random(limit / 2)
+			if err := p.Publish(ctx, half, other); err != nil {
+				t.Fatalf("two %d-byte values in one batch: %v", limit/2, err)
+			}
+			if err := p.Publish(ctx, stream.Record{Key: key, Value: random(limit + 200), Headers: headers}); err == nil {
+				t.Errorf("a value 200 bytes over the limit was published; the limit is not where kafka-go refuses")
+			}
+		})
+	}
 }
 
 // TestDeadBrokerAccounting: with no broker, Enqueue never blocks, and every

@@ -174,10 +174,13 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 			Async:        false, // we bound the queue ourselves
 			BatchSize:    cfg.BatchSize,
 			BatchTimeout: cfg.BatchTimeout,
-			// kafka-go's default, stated: a larger record is refused
-			// before it is sent (the broker's message.max.bytes is about
-			// the same by default).
-			BatchBytes:             1 << 20,
+			// kafka-go refuses a larger record before sending it, and
+			// fills a batch up to this by its own estimate of the records'
+			// sizes. That estimate leaves out the batch header (61 bytes)
+			// and the compression's framing (up to a few hundred bytes for
+			// incompressible data), which the broker counts against its
+			// message.max.bytes, 1 048 588 by default. Hence 4 KiB less.
+			BatchBytes:             MaxRecordBytes,
 			WriteTimeout:           cfg.WriteTimeout,
 			MaxAttempts:            cfg.MaxAttempts,
 			Compression:            codec,
@@ -430,9 +433,15 @@ func (p *Producer) Close(ctx context.Context) error {
 	return err
 }
 
-// MaxRecordBytes is the largest record the producer publishes (kafka-go's
-// BatchBytes; Kafka's own default limit is about the same); a larger one
-// fails. It makes the producer a stream.SizeLimited.
+// MaxRecordBytes is the largest record a Producer publishes, as kafka-go
+// counts it: key, value, headers and about 30 bytes. A larger record
+// fails; the stages cut records to fit it (stream.SizeLimited). It is 4 KiB
+// under a broker's default message.max.bytes, for the framing kafka-go
+// does not count.
+const MaxRecordBytes = 1<<20 - 4<<10
+
+// MaxRecordBytes is the package's MaxRecordBytes; it makes the producer a
+// stream.SizeLimited.
 func (p *Producer) MaxRecordBytes() int { return int(p.w.BatchBytes) }
 
 var _ stream.SizeLimited = (*Producer)(nil)
