@@ -105,22 +105,25 @@ func (e *Elastic) EnsureTemplate(ctx context.Context) error {
 	return e.updateMapping(ctx)
 }
 
-// updateMapping puts the template's mapping on the data stream's backing
-// indices, if the data stream exists. A template only shapes indices
-// created after it, and the mapping is not dynamic: without this, a field
-// that a newer analyzer adds (error_kind, schema 1.1) would stay
-// unsearchable in the current backing index until the next rollover.
-// Adding fields is always allowed; changing the type of an existing one
-// is not, and is reported. A user without the privilege to change
-// mappings (the index privilege manage) gets a warning, not an error: the
-// new fields are still stored, and searchable after the next rollover.
+// updateMapping puts the template's mapping on the data stream's write
+// index, if the data stream exists. A template only shapes indices created
+// after it, and the mapping is not dynamic: without this, a field that a
+// newer analyzer adds (error_kind, schema 1.1) would stay unsearchable
+// until the data stream rolls over, which nothing does by itself (the
+// template has no lifecycle). Older backing indices are left alone: they
+// hold no documents with the new fields. Adding fields is always allowed;
+// changing the type of an existing one is not, and is reported with the
+// way out (a rollover gives a write index with the new mapping). A user
+// without the privilege to change mappings (the index privilege manage)
+// gets a warning, not an error: the new fields are still stored.
 func (e *Elastic) updateMapping(ctx context.Context) error {
 	mappings := indexTemplate(e.cfg.DataStream)["template"].(map[string]any)["mappings"]
 	body, err := json.Marshal(mappings)
 	if err != nil {
 		return err
 	}
-	res, err := e.es.Indices.PutMapping([]string{e.cfg.DataStream}, bytes.NewReader(body), e.es.Indices.PutMapping.WithContext(ctx))
+	res, err := e.es.Indices.PutMapping([]string{e.cfg.DataStream}, bytes.NewReader(body), e.es.Indices.PutMapping.WithContext(ctx),
+		e.es.Indices.PutMapping.WithWriteIndexOnly(true))
 	if err != nil {
 		return fmt.Errorf("updating the mapping of data stream %s at %s: %w", e.cfg.DataStream, e.cfg.URL, err)
 	}
@@ -129,15 +132,18 @@ func (e *Elastic) updateMapping(ctx context.Context) error {
 	case http.StatusNotFound:
 		return nil // no data stream yet: the first write creates it from the template
 	case http.StatusUnauthorized, http.StatusForbidden:
-		e.cfg.Logger.Warn("not allowed to add this analyzer's fields to the existing data stream; they are stored, and searchable after its next rollover",
+		e.cfg.Logger.Warn("not allowed to add this analyzer's fields to the existing data stream; they are stored, but not searchable until it rolls over",
 			"data_stream", e.cfg.DataStream, "status", res.StatusCode,
-			"next", "grant the index privilege manage on it, or roll it over: POST /"+e.cfg.DataStream+"/_rollover")
+			"next", "grant the index privilege manage on it, or have an administrator roll it over: POST /"+e.cfg.DataStream+"/_rollover")
 		return nil
-	}
-	if res.IsError() {
+	case http.StatusBadRequest:
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
 		return fmt.Errorf("updating the mapping of data stream %s: %s: %s; a field changed type: roll the data stream over (POST /%s/_rollover) and restart, or write to a new one (--data-stream)",
 			e.cfg.DataStream, res.Status(), msg, e.cfg.DataStream)
+	}
+	if res.IsError() {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+		return fmt.Errorf("updating the mapping of data stream %s: %s: %s", e.cfg.DataStream, res.Status(), msg)
 	}
 	return nil
 }

@@ -281,6 +281,7 @@ func TestElasticMappingUpdateAnswers(t *testing.T) {
 		{403, "", true},  // a user without the manage privilege
 		{401, "", true},
 		{400, "a field changed type: roll the data stream over (POST /tapline-pairs/_rollover)", false},
+		{503, "503 Service Unavailable", false},
 	}
 	for _, tc := range cases {
 		t.Run(http.StatusText(tc.status), func(t *testing.T) {
@@ -289,6 +290,9 @@ func TestElasticMappingUpdateAnswers(t *testing.T) {
 				w.Header().Set("X-Elastic-Product", "Elasticsearch")
 				w.Header().Set("Content-Type", "application/json")
 				if r.Method == http.MethodPut && r.URL.Path == "/tapline-pairs/_mapping" {
+					if r.URL.Query().Get("write_index_only") != "true" {
+						t.Errorf("mapping update %s: want write_index_only=true (older backing indices are left alone)", r.URL)
+					}
 					mapped.Store(true)
 					w.WriteHeader(tc.status)
 				}
