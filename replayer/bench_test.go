@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -240,6 +241,7 @@ func BenchmarkScheduleError(b *testing.B) {
 type dipLog struct {
 	mu   sync.Mutex
 	dips []hostspeed.Dip
+	err  error // the watcher could not watch every CPU
 }
 
 // Dips returns the slowdowns reported so far that overlap [from, to].
@@ -287,6 +289,13 @@ func hostProcess(b *testing.B) *dipLog {
 				close(ready)
 				continue
 			}
+			if strings.HasPrefix(sc.Text(), "error:") {
+				l.mu.Lock()
+				l.err = errors.New(strings.TrimPrefix(sc.Text(), "error: "))
+				l.mu.Unlock()
+				close(ready)
+				continue
+			}
 			var d hostspeed.Dip
 			if json.Unmarshal(sc.Bytes(), &d) == nil && !d.Start.IsZero() {
 				l.mu.Lock()
@@ -300,6 +309,11 @@ func hostProcess(b *testing.B) *dipLog {
 	case <-time.After(10 * time.Second):
 		b.Fatal("the host watcher process did not start")
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		b.Fatalf("the host watcher process: %v", l.err)
+	}
 	return l
 }
 
@@ -311,14 +325,19 @@ func TestHostSpeedChild(t *testing.T) {
 	}
 	var mu sync.Mutex
 	enc := json.NewEncoder(os.Stdout)
-	if _, err := hostspeed.Start(hostspeed.Config{OnDip: func(d hostspeed.Dip) {
+	w, err := hostspeed.Start(hostspeed.Config{OnDip: func(d hostspeed.Dip) {
 		mu.Lock()
 		defer mu.Unlock()
 		enc.Encode(d)
-	}}); err != nil {
+	}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // the probes' warm-up
+	if err := w.Err(); err != nil {
+		fmt.Println("error:", err) // a CPU not watched: no run could be called clean
+		select {}
+	}
 	fmt.Println("ready")
 	select {} // until the benchmark kills it
 }

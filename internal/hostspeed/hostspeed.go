@@ -2,15 +2,16 @@
 // of work, so that a latency benchmark can tell its own stalls from the
 // host's.
 //
-// On a virtual machine the hypervisor can run a vCPU slowly, or not at all,
-// while the guest's clocks keep going. The guest then sees its threads
-// running, its timers firing late and its work taking longer, and no code
-// in the guest can help it. On the 2-vCPU machines tapline is developed on,
-// a pure CPU loop on an otherwise idle guest runs at 10–60 % of its normal
-// speed for 50–150 ms about every 1.5 s, on both vCPUs at once, while the
-// guest's profiler shows the loop on the CPU the whole time (BENCHMARKS.md,
-// issue 4). A benchmark that keeps a schedule to the millisecond measures
-// those slowdowns, not itself.
+// On a virtual machine the hypervisor can run a vCPU slowly while the
+// guest's clocks keep going. The guest then sees its threads running, its
+// timers firing late and its work taking longer, and no code in the guest
+// can help it. On the 2-vCPU machines tapline is developed on, a pure CPU
+// loop on an otherwise idle guest drops to a few percent of its speed
+// (4–60 % seen, mostly under 10 %) for 30–250 ms at a time, about once a
+// second or more often, on both vCPUs at once, while the guest's profiler
+// shows the loop on the CPU the whole time and /proc/stat shows no steal
+// time (BENCHMARKS.md, issue 4). A benchmark that keeps a schedule to the
+// millisecond measures those slowdowns, not itself.
 //
 // A Watcher runs one probe thread per CPU, pinned to it. Every Every, the
 // probe runs a fixed amount of arithmetic and reads its thread's CPU time
@@ -19,6 +20,10 @@
 // slows the vCPU does, because the guest still counts that time as the
 // thread's. A probe that took more than 1/Threshold times the fastest one
 // seen on that CPU marks a Dip. The probes cost about 2 % of each CPU.
+//
+// What it cannot see: time the guest accounts as stolen (paravirtual steal
+// time, the steal column of /proc/stat) is left out of thread CPU time, so
+// a host that stops a vCPU and says so shows up there, not here.
 package hostspeed
 
 import (
@@ -75,6 +80,7 @@ func (d Dip) String() string {
 // Watcher runs the probes; see Start.
 type Watcher struct {
 	onDip func(Dip)
+	cpus  int
 	stop  chan struct{}
 	wg    sync.WaitGroup
 
@@ -110,7 +116,7 @@ func Start(cfg Config) (*Watcher, error) {
 			}
 		}
 	}
-	w := &Watcher{onDip: cfg.OnDip, stop: make(chan struct{})}
+	w := &Watcher{onDip: cfg.OnDip, cpus: len(cfg.CPUs), stop: make(chan struct{})}
 	for _, cpu := range cfg.CPUs {
 		w.wg.Add(1)
 		go w.probe(cfg, cpu)
@@ -140,6 +146,17 @@ func (w *Watcher) Dips(from, to time.Time) []Dip {
 		}
 	}
 	return out
+}
+
+// CPUs is how many CPUs the watcher probes.
+func (w *Watcher) CPUs() int { return w.cpus }
+
+// Err is the first error of a probe so far: one that could not pin itself
+// to its CPU or read its CPU time, so that CPU is not watched.
+func (w *Watcher) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
 }
 
 // Probes is how many probes have run, over all CPUs.

@@ -83,8 +83,8 @@ func TestWatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.Probes() == 0 {
-		t.Fatal("no probe ran in 200ms")
+	if w.Probes() == 0 || w.CPUs() == 0 {
+		t.Fatalf("%d probes on %d CPUs in 200ms", w.Probes(), w.CPUs())
 	}
 	for _, d := range dips {
 		if d.End.Before(d.Start) || d.Speed <= 0 || d.Speed >= 0.5 {
@@ -99,8 +99,12 @@ func TestStartRefusesABadCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(50 * time.Millisecond)
+	if w.Err() == nil {
+		t.Error("Err: a probe pinned to cpu 1023 reported no error while running")
+	}
 	if _, err := w.Stop(); err == nil {
-		t.Fatal("a probe pinned to cpu 1023 reported no error")
+		t.Fatal("Stop: a probe pinned to cpu 1023 reported no error")
 	}
 }
 
@@ -132,18 +136,9 @@ func BenchmarkHostSpeed(b *testing.B) {
 		longest = max(longest, d.Duration())
 		in += d.Duration()
 	}
-	cpus := max(1, len(cpuSet(dips)))
 	b.ReportMetric(float64(len(dips))/elapsed.Minutes(), "dips/min")
-	b.ReportMetric(100*in.Seconds()/elapsed.Seconds()/float64(cpus), "%-in-dip")
+	b.ReportMetric(100*in.Seconds()/elapsed.Seconds()/float64(w.CPUs()), "%-in-dip")
 	b.ReportMetric(100*slowest, "%-slowest")
 	b.ReportMetric(float64(longest.Milliseconds()), "ms-longest")
 	b.ReportMetric(0, "ns/op")
-}
-
-func cpuSet(dips []Dip) map[int]bool {
-	s := map[int]bool{}
-	for _, d := range dips {
-		s[d.CPU] = true
-	}
-	return s
 }
