@@ -365,7 +365,7 @@ func (r *Replayer) fit(res *schema.ReplayResult, limit int) ([]byte, []schema.Re
 	r.bodiesCut.Add(uint64(n))
 	r.fitWarn.Do(func() {
 		r.log.Warn("a result is larger than its output takes; its longest bodies are cut to fit, marked truncated (counted as bodies_cut)",
-			"exchange", res.GetExchange().GetId(), "bytes", size, "limit", limit, "next", "lower --body-cap, or raise the topic's and tapline's record limit")
+			"exchange", res.GetExchange().GetId(), "bytes", size, "limit", limit, "next", "lower --body-cap to choose the cut yourself")
 	})
 	r.log.Debug("result cut to fit its output", "exchange", res.GetExchange().GetId(), "bytes", size, "limit", limit, "bodies_cut", n)
 	return schema.EncodeReplayResult(res)

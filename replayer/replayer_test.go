@@ -432,6 +432,12 @@ func TestTargetErrorKinds(t *testing.T) {
 	defer slow.Close()
 	untrusted := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer untrusted.Close()
+	// Headers over the bound a result can carry (only bodies can be cut
+	// to fit Kafka's record limit).
+	hugeHeaders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Huge", strings.Repeat("h", maxResponseHeaderBytes))
+	}))
+	defer hugeHeaders.Close()
 
 	ex := &schema.Exchange{Id: "e", Request: &schema.Request{Method: "GET", Target: "/"}}
 	truncated := &schema.Exchange{Id: "t", Request: &schema.Request{Method: "POST", Target: "/", BodyTruncated: true, BodySize: 10}}
@@ -445,6 +451,7 @@ func TestTargetErrorKinds(t *testing.T) {
 		{"slower than the timeout", slow.URL, ex, ErrTimeout},
 		{"untrusted certificate", untrusted.URL, ex, ErrTLS},
 		{"truncated request body", "http://127.0.0.1:1", truncated, ErrRequest},
+		{"response headers over 64 KiB", hugeHeaders.URL, ex, ErrOther},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, _ := url.Parse(tc.url)

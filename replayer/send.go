@@ -31,6 +31,13 @@ var hopByHop = map[string]bool{
 	"content-length": true, "host": true,
 }
 
+// maxResponseHeaderBytes bounds a target's status line and headers; a
+// target that sends more gets an error outcome. It is the recorder's bound
+// (recorder/httpparse.go), and keeps the part of a result that cannot be
+// cut (everything but bodies) far under Kafka's 1 MiB for up to a dozen
+// targets.
+const maxResponseHeaderBytes = 64 << 10
+
 // sender sends replayed requests; safe for concurrent use.
 type sender struct {
 	client  *http.Client
@@ -48,8 +55,11 @@ func newSender(workers int, timeout, connectTimeout time.Duration, tlsConfig *tl
 				TLSClientConfig:     tlsConfig,
 				TLSHandshakeTimeout: connectTimeout,
 				MaxIdleConnsPerHost: workers,
-				DisableCompression:  true, // compare bytes as the target sent them
-				IdleConnTimeout:     90 * time.Second,
+				// As the recorder bounds a header block: a result must
+				// fit Kafka's record limit, and only bodies can be cut.
+				MaxResponseHeaderBytes: maxResponseHeaderBytes,
+				DisableCompression:     true, // compare bytes as the target sent them
+				IdleConnTimeout:        90 * time.Second,
 			},
 			// A redirect is an answer to compare, not something to follow.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -63,7 +73,7 @@ func newSender(workers int, timeout, connectTimeout time.Duration, tlsConfig *tl
 func buildRequest(ctx context.Context, t Target, ex *schema.Exchange, rw *Rewriter) (*http.Request, error) {
 	in := ex.GetRequest()
 	if in.GetBodyTruncated() {
-		return nil, fmt.Errorf("request body was truncated at capture (%d of %d bytes); not sent", len(in.Body), in.BodySize)
+		return nil, fmt.Errorf("request body was truncated when recorded (%d of %d bytes: the body cap, or Kafka's record limit); not sent", len(in.Body), in.BodySize)
 	}
 	ref, err := url.Parse(in.GetTarget())
 	if err != nil {

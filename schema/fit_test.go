@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -120,6 +121,51 @@ func TestFitProperties(t *testing.T) {
 		}
 		if orig.Request.BodyTruncated && !e.Request.BodyTruncated {
 			t.Fatal("a truncated flag was cleared")
+		}
+	}
+}
+
+// TestFitReplayResultProperties: for random body sizes, target counts and
+// limits, the result fits (or has no body bytes left), every body is a
+// prefix of what it was, the request is emptied before any response is
+// cut, and the cut responses share one length.
+func TestFitReplayResultProperties(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 300 {
+		r := &ReplayResult{Exchange: exchangeWith(rng.IntN(1<<20), rng.IntN(1<<20))}
+		for i := range rng.IntN(4) {
+			r.Outcomes = append(r.Outcomes, &TargetOutcome{Target: fmt.Sprint("t", i),
+				Result: &TargetOutcome_Response{Response: &Response{Status: 200, Body: sized(rng.IntN(1<<20), 't')}}})
+		}
+		limit := 200 + rng.IntN(3<<20)
+		orig := proto.Clone(r).(*ReplayResult)
+		FitReplayResult(r, limit)
+		bodies := func(r *ReplayResult) [][]byte {
+			out := [][]byte{r.Exchange.Request.Body, r.Exchange.GetResponse().Body}
+			for _, o := range r.Outcomes {
+				out = append(out, o.GetResponse().Body)
+			}
+			return out
+		}
+		before, after := bodies(orig), bodies(r)
+		left, cutLen := 0, -1
+		for i := range after {
+			left += len(after[i])
+			if !bytes.HasPrefix(before[i], after[i]) {
+				t.Fatalf("body %d is not a prefix of the original", i)
+			}
+			if i > 0 && len(after[i]) < len(before[i]) {
+				if len(after[0]) > 0 {
+					t.Fatalf("a response was cut while the request kept %d bytes", len(after[0]))
+				}
+				if cutLen >= 0 && len(after[i]) != cutLen {
+					t.Fatalf("cut responses have lengths %d and %d, want one", cutLen, len(after[i]))
+				}
+				cutLen = len(after[i])
+			}
+		}
+		if proto.Size(r) > limit && left > 0 {
+			t.Fatalf("limit %d: %d bytes with %d body bytes left", limit, proto.Size(r), left)
 		}
 	}
 }
