@@ -173,9 +173,10 @@ func BenchmarkReplayRate(b *testing.B) {
 // of 2 ms or longer below that: internal/hostspeed watches them from
 // another process during the benchmark (about 2 % of each CPU). On the
 // virtual machines tapline is developed on, the host slows both vCPUs to
-// under a tenth of their speed for 50–150 ms about every 1.5 s; a send due
-// then is late by about that much, whatever the replayer does, and one
-// such slowdown decides the p99 of the run it falls in. Both figures are
+// a few percent of their speed for 30–250 ms at a time, about once a
+// second; a send due then is late by about that much, whatever the
+// replayer does, and one such slowdown decides the p99 of the run it
+// falls in. Both figures are
 // reported so that neither hides the other; runs and clean-runs say how
 // many runs each covers.
 //

@@ -60,9 +60,10 @@ var DefaultAllowMethods = []string{"GET", "HEAD", "OPTIONS"}
 // GOGC / GOMEMLIMIT environment variables say otherwise. Each replayed
 // request allocates about 9 KB of short-lived objects in net/http and
 // protobuf while the live heap stays near 10 MiB, so with Go's default
-// the collector runs dozens of times a second; at 400 the replay rate is
-// 4-30 % higher (BENCHMARKS.md). The soft limit keeps the heap well under
-// the 256 MiB the replayer is meant to stay in.
+// the collector runs dozens of times a second; at 400 the replay rate was
+// higher in 5 of 5 paired runs, by a median of 5 % (BENCHMARKS.md). The
+// soft limit keeps the heap well under the 256 MiB the replayer is meant
+// to stay in.
 const (
 	DefaultGCPercent   = 400
 	DefaultMemoryLimit = 192 << 20 // bytes
