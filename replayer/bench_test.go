@@ -356,8 +356,8 @@ func quantileMS(ds []time.Duration, q float64) float64 {
 // "refused" (nothing listens: errors at once, the breaker pauses the
 // target) and "hanging" (connections accepted, never answered: every
 // request waits for the 10 s timeout). It reports the peak heap in use,
-// the peak RSS, and the live heap (after a collection) at the start and
-// the end of the outage. Run it with -benchtime=1x.
+// the peak RSS, and the live heap (after a collection) at the start, the
+// middle and the end of the outage. Run it with -benchtime=1x.
 func BenchmarkStagingOutage(b *testing.B) {
 	asTheCommand(b)
 	outage := 60 * time.Second
@@ -431,7 +431,9 @@ func outageRun(b *testing.B, kind string, outage time.Duration) {
 		down.Store(true)
 	}
 	heapAtStart := live()
-	watch(outage)
+	watch(outage / 2)
+	heapAtMiddle := live()
+	watch(outage - outage/2)
 	heapAtEnd := live()
 	during := r.Stats()
 	switch kind {
@@ -456,6 +458,7 @@ func outageRun(b *testing.B, kind string, outage time.Duration) {
 	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(heapAtStart)/(1<<20), "live-heap-outage-start-MiB")
+	b.ReportMetric(float64(heapAtMiddle)/(1<<20), "live-heap-outage-middle-MiB")
 	b.ReportMetric(float64(heapAtEnd)/(1<<20), "live-heap-outage-end-MiB")
 	b.ReportMetric(float64(during.Replayed-before.Replayed), "results-in-outage")
 	b.ReportMetric(float64(after.Replayed-during.Replayed), "results-after")
