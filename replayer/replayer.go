@@ -355,8 +355,9 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 	return stream.Record{Key: key, Value: value, Headers: headers, Time: time.Now()}, true, nil
 }
 
-// fit encodes res with its longest bodies cut so that it is at most limit
-// bytes: the results' output refuses larger records (Kafka: 1 MiB), and a
+// fit encodes res with bodies cut (schema.FitReplayResult: the sent
+// request first, then the responses to one length) so that it is at most
+// limit bytes: the results' output refuses larger records (Kafka: 1 MiB), and a
 // result it refused would stop the replayer at the same batch after every
 // restart. The recorded exchange in res is not modified; a copy is cut.
 func (r *Replayer) fit(res *schema.ReplayResult, limit int) ([]byte, []schema.RecordHeader, error) {
@@ -365,7 +366,7 @@ func (r *Replayer) fit(res *schema.ReplayResult, limit int) ([]byte, []schema.Re
 	n := schema.FitReplayResult(res, limit)
 	r.bodiesCut.Add(uint64(n))
 	r.fitWarn.Do(func() {
-		r.log.Warn("a result is larger than its output takes; its longest bodies are cut to fit, marked truncated (counted as bodies_cut)",
+		r.log.Warn("a result is larger than its output takes; bodies are cut to fit, marked truncated (counted as bodies_cut)",
 			"exchange", res.GetExchange().GetId(), "bytes", size, "limit", limit, "next", "lower --body-cap to choose the cut yourself")
 	})
 	r.log.Debug("result cut to fit its output", "exchange", res.GetExchange().GetId(), "bytes", size, "limit", limit, "bodies_cut", n)

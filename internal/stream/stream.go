@@ -29,7 +29,7 @@ type Record struct {
 }
 
 // SizeLimited is implemented by outputs that refuse a record over a size:
-// kafkaio.Producer (Kafka's limit, 1 MiB). The stages cut the bodies of a
+// kafkaio.Producer (kafkaio.MaxRecordBytes, just under Kafka's 1 MiB). The stages cut the bodies of a
 // record that would be over it (schema.FitExchange) instead of losing it.
 type SizeLimited interface {
 	// MaxRecordBytes is the largest record the output takes: key, value,
