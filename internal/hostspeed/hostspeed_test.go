@@ -99,7 +99,11 @@ func TestStartRefusesABadCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The probe fails as it starts; on a loaded machine that can take a
+	// moment.
+	for end := time.Now().Add(10 * time.Second); w.Err() == nil && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if w.Err() == nil {
 		t.Error("Err: a probe pinned to cpu 1023 reported no error while running")
 	}
