@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,14 +35,14 @@ type targetRole struct{ target, role string }
 
 // group accumulates one Breakdown.
 type group struct {
-	verdicts                    VerdictCounts
-	regressions, noise, learned map[string]int64
-	prod, target                series
-	samples                     int64
+	verdicts                                VerdictCounts
+	regressions, noise, learned, errorKinds map[string]int64
+	prod, target                            series
+	samples                                 int64
 }
 
 func newGroup() *group {
-	return &group{regressions: map[string]int64{}, noise: map[string]int64{}, learned: map[string]int64{}}
+	return &group{regressions: map[string]int64{}, noise: map[string]int64{}, learned: map[string]int64{}, errorKinds: map[string]int64{}}
 }
 
 func (g *group) add(d *analyzer.Doc) {
@@ -56,6 +57,8 @@ func (g *group) add(d *analyzer.Doc) {
 		g.learned[k]++
 	}
 	switch d.Verdict {
+	case analyzer.VerdictTargetError:
+		g.errorKinds[cmp.Or(d.ErrorKind, UnknownErrorKind)]++
 	case analyzer.VerdictMatch, analyzer.VerdictNoiseOnly, analyzer.VerdictMismatch:
 		if d.LatencyMs.Production != nil && d.LatencyMs.Target != nil {
 			g.samples++
@@ -71,6 +74,7 @@ func (g *group) breakdown(maxKeys int) Breakdown {
 		Regressions:  topKeys(g.regressions, maxKeys),
 		Noise:        topKeys(g.noise, maxKeys),
 		LearnedNoise: topKeys(g.learned, maxKeys),
+		ErrorKinds:   topKeys(g.errorKinds, maxKeys),
 		Latency:      Latency{Samples: g.samples, Production: g.prod.percentiles(), Target: g.target.percentiles()},
 	}
 	b.setRates()

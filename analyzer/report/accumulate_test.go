@@ -47,6 +47,8 @@ func TestAccumulator(t *testing.T) {
 			Verdicts:     VerdictCounts{Total: 9, Match: 3, NoiseOnly: 1, Mismatch: 3, TargetError: 1, NoProduction: 1},
 			MismatchRate: 3.0 / 7, TargetErrorRate: 1.0 / 9,
 			Regressions: keys("status", 3, "body:$.x", 1), Noise: keys("header:etag", 2), LearnedNoise: keys("body:$.t", 1),
+			// The target error has no kind, as from a 1.0 replayer.
+			ErrorKinds: keys(UnknownErrorKind, 1),
 			// Compared with both latencies: four on /a, two on /b.
 			Latency: Latency{Samples: 6, Production: Percentiles{P50: 15, P95: 37.5}, Target: Percentiles{P50: 25, P95: 47.5},
 				DeltaP50: 10, DeltaP95: 10},
@@ -60,16 +62,17 @@ func TestAccumulator(t *testing.T) {
 				Verdicts:     VerdictCounts{Total: 5, Match: 1, NoiseOnly: 1, Mismatch: 2, TargetError: 1},
 				MismatchRate: 0.5, TargetErrorRate: 0.2,
 				Regressions: keys("status", 2, "body:$.x", 1), Noise: keys("header:etag", 2), LearnedNoise: keys("body:$.t", 1),
+				ErrorKinds: keys(UnknownErrorKind, 1),
 				Latency: Latency{Samples: 4, Production: Percentiles{P50: 25, P95: 38.5}, Target: Percentiles{P50: 35, P95: 48.5},
 					DeltaP50: 10, DeltaP95: 10},
 			}},
 			{Route: "GET /c", Breakdown: Breakdown{
 				Verdicts: VerdictCounts{Total: 1, Mismatch: 1}, MismatchRate: 1,
-				Regressions: keys("status", 1), Noise: keys(), LearnedNoise: keys(),
+				Regressions: keys("status", 1), Noise: keys(), LearnedNoise: keys(), ErrorKinds: keys(),
 			}},
 			{Route: "GET /b", Breakdown: Breakdown{
 				Verdicts: VerdictCounts{Total: 3, Match: 2, NoProduction: 1}, TargetErrorRate: 0,
-				Regressions: keys(), Noise: keys(), LearnedNoise: keys(),
+				Regressions: keys(), Noise: keys(), LearnedNoise: keys(), ErrorKinds: keys(),
 				Latency: Latency{Samples: 2, Production: Percentiles{P50: 6, P95: 6.9}, Target: Percentiles{P50: 7, P95: 7.9},
 					DeltaP50: 1, DeltaP95: 1},
 			}},

@@ -8,7 +8,7 @@
 //
 //   - Elasticsearch: FromElasticsearch asks the data stream the analyzer
 //     fills for aggregations only (composite on route and on target, terms
-//     on verdict and on the difference keys, percentiles on latency_ms.*,
+//     on verdict, on the difference keys and on error_kind, percentiles on latency_ms.*,
 //     min/max of @timestamp); no document is fetched.
 //   - Local results, no Elasticsearch: an Accumulator is fed documents one
 //     by one (Add), typically by ReadResults, which reads ReplayResult
@@ -29,7 +29,9 @@
 // a target error or a missing production response is counted on its own,
 // not as a mismatch and not in the denominator. Latency percentiles are
 // taken over compared candidate pairs that carry both latencies, so a
-// target's time-outs do not pose as slow answers.
+// target's time-outs do not pose as slow answers. Target errors are also
+// counted by their error_kind (Breakdown.ErrorKinds); those written by
+// replayers older than schema 1.1 have none and count as "unknown".
 //
 // # Bounds
 //

@@ -13,6 +13,7 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 
+	"github.com/tapline/tapline/analyzer"
 	"github.com/tapline/tapline/internal/esclient"
 )
 
@@ -133,6 +134,10 @@ func (q *esQuery) breakdownAggs() map[string]any {
 		"regressions":   keys("regressions"),
 		"noise":         keys("noise"),
 		"learned_noise": keys("learned_noise"),
+		"error_kinds": map[string]any{
+			"filter": map[string]any{"term": map[string]any{"verdict": analyzer.VerdictTargetError}},
+			"aggs":   map[string]any{"kinds": withMissing(keys("error_kind"), UnknownErrorKind)},
+		},
 		"latency": map[string]any{
 			"filter": map[string]any{"bool": map[string]any{"filter": []any{
 				map[string]any{"terms": map[string]any{"verdict": comparedVerdicts}},
@@ -142,6 +147,13 @@ func (q *esQuery) breakdownAggs() map[string]any {
 			"aggs": map[string]any{"production": pct("latency_ms.production"), "target": pct("latency_ms.target")},
 		},
 	}
+}
+
+// withMissing makes a terms aggregation count the documents without the
+// field under key.
+func withMissing(terms map[string]any, key string) map[string]any {
+	terms["terms"].(map[string]any)["missing"] = key
+	return terms
 }
 
 func verdictTerms() map[string]any {
@@ -169,7 +181,10 @@ type (
 		Regressions  esTerms `json:"regressions"`
 		Noise        esTerms `json:"noise"`
 		LearnedNoise esTerms `json:"learned_noise"`
-		Latency      struct {
+		ErrorKinds   struct {
+			Kinds esTerms `json:"kinds"`
+		} `json:"error_kinds"`
+		Latency struct {
 			DocCount   int64         `json:"doc_count"`
 			Production esPercentiles `json:"production"`
 			Target     esPercentiles `json:"target"`
@@ -223,6 +238,7 @@ func (e esBreakdown) breakdown() Breakdown {
 		Regressions:  e.Regressions.keys(),
 		Noise:        e.Noise.keys(),
 		LearnedNoise: e.LearnedNoise.keys(),
+		ErrorKinds:   e.ErrorKinds.Kinds.keys(),
 		Latency: Latency{Samples: e.Latency.DocCount,
 			Production: e.Latency.Production.percentiles(), Target: e.Latency.Target.percentiles()},
 	}

@@ -36,7 +36,7 @@ func testResults() []*schema.ReplayResult {
 		tgtMs := prodMs*1.2 + float64(i%3)
 		req := &schema.Request{Host: "api.example", Headers: []*schema.Header{{Name: "Accept", Value: "application/json"}}}
 		var prod, cand, base *schema.Response
-		candErr := ""
+		candErr, candKind := "", ""
 		switch i % 5 {
 		case 0:
 			req.Method, req.Target = "GET", fmt.Sprintf("/users/%d", 100+i)
@@ -65,6 +65,9 @@ func testResults() []*schema.ReplayResult {
 			prod, cand, base = jsonResp(201, `{"ok":true}`), jsonResp(201, `{"ok":true}`), jsonResp(201, `{"ok":true}`)
 			if i%4 == 2 {
 				cand, candErr = nil, "dial tcp 10.0.0.7:8080: connection refused"
+				if i%8 == 2 {
+					candKind = "connection_refused" // the others as a 1.0 replayer wrote them, without a kind
+				}
 			}
 		case 3:
 			req.Method, req.Target = "GET", fmt.Sprintf("/search?q=term%d", i)
@@ -90,11 +93,16 @@ func testResults() []*schema.ReplayResult {
 		}
 		sent := first.Add(time.Hour).UnixNano()
 		out = append(out, &schema.ReplayResult{Exchange: ex, Replayer: "rep-1", Outcomes: []*schema.TargetOutcome{
-			outcome("staging", cand, candErr, tgtMs, sent),
+			withKind(outcome("staging", cand, candErr, tgtMs, sent), candKind),
 			outcome("baseline", base, "", prodMs+float64(i%2), sent),
 		}})
 	}
 	return out
+}
+
+func withKind(o *schema.TargetOutcome, kind string) *schema.TargetOutcome {
+	o.ErrorKind = kind
+	return o
 }
 
 func jsonResp(status int32, body string) *schema.Response {

@@ -99,13 +99,17 @@ type htmlTarget struct {
 func newHTMLPage(s Summary) htmlPage {
 	c := s.Candidate
 	p := htmlPage{S: s, Range: timeRange(s), Filter: filterText(s.Filter)}
+	errNote := "no response from the target"
+	if c.Verdicts.TargetError > 0 {
+		errNote = "by kind: " + errorKindsText(c.ErrorKinds)
+	}
 	p.Cards = []htmlCard{
 		{Label: "pairs", Value: strconv.FormatInt(s.Pairs, 10), Note: roleList(s.Targets)},
 		{Label: "mismatch rate", Value: rateText(c.Verdicts), Bad: c.Verdicts.Mismatch > 0,
 			Note: fmt.Sprintf("%d of %d compared candidate pairs", c.Verdicts.Mismatch, c.Verdicts.Compared())},
 		{Label: "noise only", Value: strconv.FormatInt(c.Verdicts.NoiseOnly, 10), Note: "differences that the baseline shows too"},
 		{Label: "target errors", Value: strconv.FormatInt(c.Verdicts.TargetError, 10), Bad: c.Verdicts.TargetError > 0,
-			Note: "no response from the target"},
+			Note: errNote},
 	}
 	if l := c.Latency; l.Samples > 0 {
 		p.Cards = append(p.Cards,

@@ -149,7 +149,15 @@ type Breakdown struct {
 	Noise        Keys    `json:"noise"`
 	LearnedNoise Keys    `json:"learned_noise"`
 	Latency      Latency `json:"latency"`
+	// ErrorKinds counts the target_error documents by error_kind (timeout,
+	// connection_refused, paused, ...; see analyzer.Doc); documents from
+	// replayers older than schema 1.1 have no kind and count as
+	// UnknownErrorKind.
+	ErrorKinds Keys `json:"error_kinds"`
 }
+
+// UnknownErrorKind is the ErrorKinds key of target errors without a kind.
+const UnknownErrorKind = "unknown"
 
 func (b *Breakdown) setRates() {
 	b.MismatchRate, b.TargetErrorRate = b.Verdicts.MismatchRate(), b.Verdicts.TargetErrorRate()
@@ -314,7 +322,7 @@ func (s *Summary) normalize() {
 }
 
 func (b *Breakdown) normalize() {
-	for _, k := range []*Keys{&b.Regressions, &b.Noise, &b.LearnedNoise} {
+	for _, k := range []*Keys{&b.Regressions, &b.Noise, &b.LearnedNoise, &b.ErrorKinds} {
 		if k.Top == nil {
 			k.Top = []KeyCount{}
 		}

@@ -33,6 +33,9 @@ func WriteText(w io.Writer, s Summary) error {
 	c := s.Candidate.Verdicts
 	p("pairs: %d%s\n", s.Pairs, roleText(s.Targets))
 	p("candidate: mismatch rate %s (%d of %d compared); %s\n", rateText(c), c.Mismatch, c.Compared(), verdictText(c))
+	if c.TargetError > 0 {
+		p("target errors by kind: %s\n", errorKindsText(s.Candidate.ErrorKinds))
+	}
 	if l := s.Candidate.Latency; l.Samples > 0 {
 		p("latency: p50 production %s, target %s (%s); p95 production %s, target %s (%s); over %d compared pairs\n",
 			formatMs(l.Production.P50), formatMs(l.Target.P50), formatDeltaMs(l.DeltaP50),
@@ -151,6 +154,19 @@ func rateText(v VerdictCounts) string {
 
 // keysText shows the first textKeys keys of a, then of b (marked as
 // learned), and how many more there are.
+// errorKindsText lists every kind with its count ("timeout 3,
+// connection_refused 1"): there are few kinds, unlike difference keys.
+func errorKindsText(k Keys) string {
+	var parts []string
+	for _, kc := range k.Top {
+		parts = append(parts, fmt.Sprintf("%s %d", clean(kc.Key, 40), kc.Count))
+	}
+	if k.Other > 0 {
+		parts = append(parts, fmt.Sprintf("others %d", k.Other))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func keysText(a, learned Keys) string {
 	var parts []string
 	more := 0
