@@ -8,8 +8,8 @@
 //
 //   - Elasticsearch: FromElasticsearch asks the data stream the analyzer
 //     fills for aggregations only (composite on route and on target, terms
-//     on verdict, on the difference keys and on error_kind, percentiles on latency_ms.*,
-//     min/max of @timestamp); no document is fetched.
+//     on verdict, on the difference keys and on error_kind, percentiles on
+//     latency_ms.*, min/max of @timestamp); no document is fetched.
 //   - Local results, no Elasticsearch: an Accumulator is fed documents one
 //     by one (Add), typically by ReadResults, which reads ReplayResult
 //     records from the file log (internal/filelog) until io.EOF and turns

@@ -152,8 +152,6 @@ func rateText(v VerdictCounts) string {
 	return formatPercent(v.MismatchRate())
 }
 
-// keysText shows the first textKeys keys of a, then of b (marked as
-// learned), and how many more there are.
 // errorKindsText lists every kind with its count ("timeout 3,
 // connection_refused 1"): there are few kinds, unlike difference keys.
 func errorKindsText(k Keys) string {
@@ -167,6 +165,8 @@ func errorKindsText(k Keys) string {
 	return strings.Join(parts, ", ")
 }
 
+// keysText shows the first textKeys keys of a, then of b (marked as
+// learned), and how many more there are.
 func keysText(a, learned Keys) string {
 	var parts []string
 	more := 0
