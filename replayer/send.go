@@ -10,11 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/tapline/tapline/internal/tlsca"
 	"github.com/tapline/tapline/schema"
 )
 
@@ -201,16 +201,12 @@ func tlsConfig(caFile string, skipVerify bool) (*tls.Config, error) {
 	if caFile == "" {
 		return cfg, nil
 	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("reading CA file: %w", err)
-	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CA file %s holds no PEM certificate", caFile)
+	if err := tlsca.AddFile(pool, caFile); err != nil {
+		return nil, err
 	}
 	cfg.RootCAs = pool
 	return cfg, nil

@@ -19,11 +19,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/tapline/tapline/internal/tlsca"
 )
 
 // Config is an Elasticsearch (or Kibana) endpoint. Zero values are the
@@ -109,13 +110,9 @@ func (c Config) GoString() string { return "esclient.Config{" + c.String() + "}"
 func (c Config) TLS() (*tls.Config, error) {
 	switch {
 	case c.CAFile != "":
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("CA file: %w", err)
-		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s holds no PEM certificate", c.CAFile)
+		if err := tlsca.AddFile(pool, c.CAFile); err != nil {
+			return nil, err
 		}
 		return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 	case c.CAFingerprint != "":

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -17,6 +16,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/tapline/tapline/internal/tlsca"
 )
 
 // SASL mechanisms Security accepts.
@@ -127,13 +128,9 @@ func (s Security) compile() (conn, error) {
 func (s Security) tlsConfig() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.ServerName, InsecureSkipVerify: s.InsecureSkipVerify}
 	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafka TLS: CA file: %w", err)
-		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka TLS: CA file %s holds no PEM certificate", s.CAFile)
+		if err := tlsca.AddFile(pool, s.CAFile); err != nil {
+			return nil, fmt.Errorf("kafka TLS: %w", err)
 		}
 		cfg.RootCAs = pool
 	}
