@@ -347,7 +347,7 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 	}
 	key := []byte(ex.SessionKey)
 	if limit := stream.ValueLimit(r.cfg.Results, key, headers); limit > 0 && len(value) > limit {
-		value, headers, err = r.fit(res, limit)
+		value, headers, err = r.fit(res, len(value), limit)
 		if err != nil {
 			return stream.Record{}, false, fmt.Errorf("encoding result of exchange %s: %w", ex.Id, err)
 		}
@@ -357,11 +357,10 @@ func (r *Replayer) replay(ctx context.Context, ex *schema.Exchange) (rec stream.
 
 // fit encodes res with bodies cut (schema.FitReplayResult: the sent
 // request first, then the responses to one length) so that it is at most
-// limit bytes: the results' output refuses larger records (Kafka: 1 MiB), and a
+// limit bytes (size is what it encodes to uncut): the results' output refuses larger records (Kafka: 1 MiB), and a
 // result it refused would stop the replayer at the same batch after every
 // restart. The recorded exchange in res is not modified; a copy is cut.
-func (r *Replayer) fit(res *schema.ReplayResult, limit int) ([]byte, []schema.RecordHeader, error) {
-	size := proto.Size(res)
+func (r *Replayer) fit(res *schema.ReplayResult, size, limit int) ([]byte, []schema.RecordHeader, error) {
 	res = proto.Clone(res).(*schema.ReplayResult)
 	n := schema.FitReplayResult(res, limit)
 	r.bodiesCut.Add(uint64(n))
